@@ -1,0 +1,1 @@
+"""Detection models: YOLOv5 building blocks, pluggable backbones, the YAML parser and the head."""

@@ -1,0 +1,59 @@
+"""Name -> backbone factory registry.
+
+A backbone is an ``nn.Module`` whose ``forward(x)`` takes RGB images in 0..1, shape (B, 3, H, W), and
+returns a list of three feature maps ordered P3, P4, P5 (strides 8, 16, 32). It exposes ``channels``
+and ``strides`` (lists of three ints) from construction on, without a forward pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from torch import nn
+
+from utils.errors import UserError
+
+BackboneFactory = Callable[..., nn.Module]
+
+_BACKBONES: dict[str, BackboneFactory] = {}
+_PREFIXES: dict[str, Callable[[str], BackboneFactory]] = {}
+
+
+def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
+    """Decorator: make ``create_backbone(name, **kwargs)`` call the decorated factory."""
+
+    def decorate(factory: BackboneFactory) -> BackboneFactory:
+        if name in _BACKBONES:
+            raise ValueError(f"backbone {name!r} is registered twice")
+        _BACKBONES[name] = factory
+        return factory
+
+    return decorate
+
+
+def register_backbone_prefix(prefix: str, resolve: Callable[[str], BackboneFactory]) -> None:
+    """Register a family of names ``prefix:<anything>``; ``resolve(anything)`` returns the factory."""
+    _PREFIXES[prefix] = resolve
+
+
+def list_backbones() -> list[str]:
+    """Registered names, sorted, with one ``prefix:<name>`` entry per prefix family."""
+    return sorted(_BACKBONES) + [f"{prefix}:<model_name>" for prefix in sorted(_PREFIXES)]
+
+
+def get_backbone_factory(name: str) -> BackboneFactory:
+    """The factory for ``name``; an unknown name raises a UserError listing the valid names and the closest one."""
+    if name in _BACKBONES:
+        return _BACKBONES[name]
+    prefix, _, rest = name.partition(":")
+    if rest and prefix in _PREFIXES:
+        return _PREFIXES[prefix](rest)
+    close = difflib.get_close_matches(name, list(_BACKBONES), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UserError(f"unknown backbone {name!r}{hint} Registered backbones: {', '.join(list_backbones())}")
+
+
+def create_backbone(name: str, **kwargs) -> nn.Module:
+    """Build the backbone registered as ``name`` with keyword options (``pretrained``, timm kwargs, ...)."""
+    return get_backbone_factory(name)(**kwargs)

@@ -1,0 +1,101 @@
+"""The YOLOv5 detection head."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from models.common import ModelScale
+from utils.errors import UserError
+
+
+class Detect(nn.Module):
+    """One 1x1 convolution per level predicting, for each of ``num_anchors`` anchors per cell,
+    ``(x, y, w, h, objectness, class scores...)``.
+
+    Buffers: ``anchors`` (num_levels, num_anchors, 2) holds anchor sizes in units of each level's stride
+    (the YAML gives pixels; the model divides once strides are known, as YOLOv5 does), and ``stride``
+    (num_levels,) in pixels, not saved in the state_dict because the model recomputes it.
+
+    Output, training mode: a list with one raw tensor per level, shape (B, num_anchors, ny, nx, 5 + num_classes),
+    logits. Eval mode: ``(decoded, raw)`` where ``decoded`` is (B, N, 5 + num_classes) with boxes as
+    ``xywh`` (centre x, centre y, width, height) in input-image pixels and sigmoid scores.
+    """
+
+    def __init__(self, num_classes: int, anchors: Sequence[Sequence[float]], in_channels: Sequence[int]) -> None:
+        super().__init__()
+        if len(anchors) != len(in_channels):
+            raise UserError(f"Detect has {len(in_channels)} inputs but {len(anchors)} anchor levels")
+        self.nc = num_classes
+        self.no = num_classes + 5
+        self.nl = len(anchors)
+        self.na = len(anchors[0]) // 2
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32).view(self.nl, -1, 2))
+        self.register_buffer("stride", torch.zeros(self.nl), persistent=False)
+        self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in in_channels)
+        self.out_channels = self.no * self.na
+
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        raw = []
+        for level, conv in enumerate(self.m):
+            p = conv(features[level])
+            batch, _, ny, nx = p.shape
+            raw.append(p.view(batch, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous())
+        if self.training:
+            return raw
+        return self.decode(raw), raw
+
+    def decode(self, raw: list[torch.Tensor]) -> torch.Tensor:
+        """Raw per-level logits -> (B, N, 5 + num_classes): xywh in input pixels, sigmoid scores."""
+        outputs = []
+        for level, p in enumerate(raw):
+            batch, _, ny, nx, _ = p.shape
+            grid, anchor_grid = self._grid(level, ny, nx, p)
+            xy, wh, scores = p.sigmoid().split((2, 2, self.nc + 1), dim=4)
+            xy = (xy * 2 + grid) * self.stride[level]
+            wh = (wh * 2) ** 2 * anchor_grid
+            outputs.append(torch.cat((xy, wh, scores), 4).view(batch, -1, self.no))
+        return torch.cat(outputs, 1)
+
+    def _grid(self, level: int, ny: int, nx: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cell offsets (1, na, ny, nx, 2), shifted by -0.5, and anchor sizes in pixels (1, na, 1, 1, 2)."""
+        ys = torch.arange(ny, device=like.device, dtype=like.dtype)
+        xs = torch.arange(nx, device=like.device, dtype=like.dtype)
+        yv, xv = torch.meshgrid(ys, xs, indexing="ij")
+        grid = torch.stack((xv, yv), 2).expand(1, self.na, ny, nx, 2) - 0.5
+        anchor_grid = (self.anchors[level] * self.stride[level]).view(1, self.na, 1, 1, 2).to(like.dtype)
+        return grid, anchor_grid
+
+    def set_strides(self, strides: torch.Tensor) -> None:
+        """Record the level strides (pixels) and convert the YAML's pixel anchors to stride units."""
+        self.stride.copy_(strides)
+        self._check_anchor_order()
+        self.anchors /= self.stride.view(-1, 1, 1)
+
+    def initialize_biases(self, image_size: int = 640) -> None:
+        """YOLOv5's priors: about 8 objects per 640 px image, class probability 0.6 / num_classes."""
+        for conv, stride in zip(self.m, self.stride.tolist()):
+            bias = conv.bias.view(self.na, -1)
+            with torch.no_grad():
+                bias[:, 4] += math.log(8 / (image_size / stride) ** 2)
+                bias[:, 5 : 5 + self.nc] += math.log(0.6 / (self.nc - 0.99999))
+
+    def _check_anchor_order(self) -> None:
+        """Flip the anchor levels (still in pixels) if their sizes run opposite to the strides."""
+        area = self.anchors.prod(-1).mean(-1).view(-1)
+        if (area[-1] - area[0]).sign() != (self.stride[-1] - self.stride[0]).sign() and area[-1] != area[0]:
+            self.anchors[:] = self.anchors.flip(0)
+
+    @classmethod
+    def from_config(cls, in_channels: list[int], args: list, number: int, scale: ModelScale) -> nn.Module:
+        """Row args: ``[num_classes, anchors]``; ``anchors`` is a list of pixel sizes per level, or an int
+        (anchors per level) for placeholders that AutoAnchor replaces."""
+        if not isinstance(in_channels, list):
+            raise UserError("Detect takes a list of inputs in `from`, e.g. [17, 20, 23]")
+        num_classes, anchors = args[0], args[1]
+        if isinstance(anchors, int):
+            anchors = [list(range(anchors * 2))] * len(in_channels)
+        return cls(num_classes, anchors, in_channels, *args[2:])

@@ -1,0 +1,116 @@
+"""Model YAML -> layers.
+
+A model YAML holds ``nc``, ``depth_multiple``, ``width_multiple``, ``anchors`` and two lists of rows,
+``backbone`` and ``head``, each row ``[from, number, module, args]`` as in YOLOv5. ``from`` is -1 (previous
+layer), a layer index, or a list of them. Strings in ``args`` that name a top-level key (``nc``, ``anchors``)
+are replaced by its value and ``None`` by None; nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from models.backbones import Backbone, Index
+from models.common import C3, SPPF, Bottleneck, Concat, Conv, ModelScale, Upsample
+from models.head import Detect
+from utils.errors import UserError
+
+LOGGER = logging.getLogger(__name__)
+
+MODULES: dict[str, type[nn.Module]] = {
+    "Conv": Conv,
+    "Bottleneck": Bottleneck,
+    "C3": C3,
+    "SPPF": SPPF,
+    "Concat": Concat,
+    "nn.Upsample": Upsample,
+    "Upsample": Upsample,
+    "Backbone": Backbone,
+    "Index": Index,
+    "Detect": Detect,
+}
+REQUIRED_KEYS = ("nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head")
+OPTIONAL_KEYS = ("ch",)
+
+
+def check_model_yaml(cfg: dict, source: str) -> None:
+    """Reject missing or unknown top-level keys with a message naming ``source``."""
+    if not isinstance(cfg, dict):
+        raise UserError(f"{source}: expected a mapping with keys {', '.join(REQUIRED_KEYS)}")
+    missing = [key for key in REQUIRED_KEYS if key not in cfg]
+    if missing:
+        raise UserError(f"{source}: missing key {missing[0]!r} (a model YAML needs {', '.join(REQUIRED_KEYS)})")
+    unknown = [key for key in cfg if key not in REQUIRED_KEYS + OPTIONAL_KEYS]
+    if unknown:
+        raise UserError(
+            f"{source}: unknown key {unknown[0]!r} (valid keys: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})"
+        )
+
+
+def parse_model(cfg: dict, in_channels: int = 3, source: str = "<model dict>") -> tuple[nn.Sequential, list[int]]:
+    """Build the layers of ``cfg``.
+
+    Returns ``(layers, save)``: an ``nn.Sequential`` whose layers carry ``i`` (index), ``f`` (from), ``type``
+    (YAML module name) and ``np`` (parameter count), and the sorted indices of layers whose outputs later
+    layers read. Errors name ``source``, the section, the row and the problem.
+    """
+    check_model_yaml(cfg, source)
+    scale = ModelScale(cfg["depth_multiple"], cfg["width_multiple"])
+    symbols = {"nc": cfg["nc"], "anchors": cfg["anchors"], "None": None}
+    rows = _rows(cfg, source)
+    channels: list = [in_channels]  # channels[i + 1] is the output of layer i; channels[0] the image
+    layers, save = [], set()
+    LOGGER.info("%3s %18s %3s %10s  %-28s %-30s", "", "from", "n", "params", "module", "arguments")
+    for index, (section, row_number, row) in enumerate(rows):
+        where = f"{source}: {section} row {row_number} (layer {index})"
+        origin, number, name, args = _check_row(row, index, where)
+        output_of = lambda j: channels[-1] if j == -1 else channels[j + 1]  # noqa: E731
+        inputs = output_of(origin) if isinstance(origin, int) else [output_of(j) for j in origin]
+        args = [symbols.get(a, a) if isinstance(a, str) else a for a in args]
+        layer = _build(MODULES[name], inputs, args, scale.depth(number), scale, where)
+        layer.i, layer.f, layer.type = index, origin, name
+        layer.np = sum(p.numel() for p in layer.parameters())
+        LOGGER.info("%3s %18s %3s %10s  %-28s %-30s", index, origin, scale.depth(number), f"{layer.np:,}", name, args)
+        save.update(j for j in ([origin] if isinstance(origin, int) else origin) if j != -1)
+        layers.append(layer)
+        channels.append(layer.out_channels)
+    return nn.Sequential(*layers), sorted(save)
+
+
+def _rows(cfg: dict, source: str) -> list[tuple[str, int, list]]:
+    rows = []
+    for section in ("backbone", "head"):
+        if not isinstance(cfg[section], list):
+            raise UserError(f"{source}: {section!r} must be a list of [from, number, module, args] rows")
+        rows += [(section, n, row) for n, row in enumerate(cfg[section])]
+    return rows
+
+
+def _check_row(row: object, index: int, where: str) -> tuple[int | list[int], int, str, list]:
+    if not isinstance(row, list) or len(row) != 4:
+        raise UserError(f"{where}: expected [from, number, module, args], got {row!r}")
+    origin, number, name, args = row
+    sources = [origin] if isinstance(origin, int) else origin
+    if not isinstance(sources, list) or not sources or not all(isinstance(j, int) for j in sources):
+        raise UserError(f"{where}: 'from' must be an int or a list of ints, got {origin!r}")
+    for j in sources:
+        if not (-1 <= j < index) or (index == 0 and j != -1):
+            raise UserError(f"{where}: 'from' index {j} must be -1 or an earlier layer (0..{index - 1})")
+    if not isinstance(number, int) or number < 1:
+        raise UserError(f"{where}: 'number' must be a positive int, got {number!r}")
+    if name not in MODULES:
+        raise UserError(f"{where}: unknown module {name!r} (known: {', '.join(MODULES)})")
+    if not isinstance(args, list):
+        raise UserError(f"{where}: 'args' must be a list, got {args!r}")
+    return origin, number, name, args
+
+
+def _build(module: type[nn.Module], inputs, args: list, number: int, scale: ModelScale, where: str) -> nn.Module:
+    try:
+        return module.from_config(inputs, args, number, scale)
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    except (TypeError, IndexError, ValueError) as error:
+        raise UserError(f"{where}: wrong args {args!r} for {module.__name__}: {error}") from None

@@ -1,0 +1,82 @@
+"""Parity with the ultralytics ``yolov5`` PyPI package: parameter counts, state_dict names, fused outputs."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+
+from models.yolo import DetectionModel
+
+ROOT = Path(__file__).resolve().parents[2]
+# Printed by the yolov5 7.0.14 model summary for the same YAMLs at nc=80: (unfused, fused)
+PUBLISHED = {
+    "n": (1_872_157, 1_867_405),
+    "s": (7_235_389, 7_225_885),
+    "m": (21_190_557, 21_172_173),
+    "l": (46_563_709, 46_533_693),
+    "x": (86_749_405, 86_705_005),
+}
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("size", list(PUBLISHED))
+def test_parameter_counts_equal_yolov5(size):
+    model = DetectionModel(f"configs/models/yolov5{size}.yaml")
+    assert parameter_count(model) == PUBLISHED[size][0]
+    assert parameter_count(model.fuse()) == PUBLISHED[size][1]
+
+
+def reference_python() -> Path | None:
+    candidate = Path(os.environ.get("YOLOV5_PYTHON", ROOT / ".venv-yolov5" / "bin" / "python"))
+    return candidate if candidate.exists() else None
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """Run the reference script in the yolov5 package's venv; skip locally, fail in CI, when it is missing."""
+    python = reference_python()
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the yolov5 parity test: run tests/reference/install_yolov5.sh first")
+        pytest.skip("yolov5 reference venv missing (tests/reference/install_yolov5.sh creates it)")
+    out = tmp_path_factory.mktemp("yolov5_reference")
+    config_dir = out / "config"  # the package wants Arial.ttf there and would download it
+    config_dir.mkdir()
+    shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", config_dir / "Arial.ttf")
+    env = {**os.environ, "YOLOV5_CONFIG_DIR": str(config_dir), "MPLBACKEND": "Agg"}
+    script = ROOT / "tests" / "reference" / "yolov5_reference.py"
+    result = subprocess.run([str(python), str(script), str(out)], env=env, capture_output=True, text=True, cwd=out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_parameter_counts_measured_from_package(reference):
+    counts = json.loads((reference / "counts.json").read_text())
+    assert counts["version"] == "7.0.14"
+    for size, (params, fused) in PUBLISHED.items():
+        assert (counts[size]["params"], counts[size]["fused_params"]) == (params, fused)
+
+
+def test_yolov5s_state_dict_loads_strictly_and_fused_outputs_match(reference):
+    state = torch.load(reference / "state_dict.pt", map_location="cpu", weights_only=True)
+    image = torch.load(reference / "input.pt", weights_only=True)
+    expected = torch.load(reference / "output.pt", weights_only=True)
+    model = DetectionModel("configs/models/yolov5s.yaml")
+    assert set(model.state_dict()) == set(state)
+    model.load_state_dict(state, strict=True)
+    model.fuse()
+    with torch.no_grad():
+        decoded, raw = model(image)
+    for ours, theirs in zip(raw, expected["raw"]):
+        assert (ours - theirs).abs().max() < 1e-4
+    scale = expected["decoded"].abs().max().clamp(min=1.0)  # boxes are in pixels: compare relative to their size
+    assert (decoded - expected["decoded"]).abs().max() / scale < 1e-5
+    assert (decoded[..., 4:] - expected["decoded"][..., 4:]).abs().max() < 1e-4

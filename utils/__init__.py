@@ -1,0 +1,1 @@
+"""Shared helpers for training, validation, detection and export."""
