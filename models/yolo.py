@@ -18,7 +18,6 @@ import copy
 import logging
 
 import torch
-import yaml
 from torch import nn
 
 from models.fuse import fuse_conv_bn
@@ -26,6 +25,7 @@ from models.head import Detect
 from models.parser import parse_model
 from models.summary import count_flops, model_summary
 from utils.errors import UserError
+from utils.yaml_io import read_yaml_mapping
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,13 +47,7 @@ def load_model_yaml(cfg: str | Path | dict) -> tuple[dict, str]:
         path = CONFIG_DIR / path.name
     if not path.is_file():
         raise UserError(f"model config not found: {cfg} (shipped configs are in {CONFIG_DIR})")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of model keys (nc, anchors, backbone, head, ...)")
-    return data, path.stem
+    return read_yaml_mapping(path, "model YAML"), path.stem
 
 
 class DetectionModel(nn.Module):

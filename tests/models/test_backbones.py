@@ -5,6 +5,7 @@ import torch
 from models.backbones import create_backbone, list_backbones
 from models.backbones.timm_backbone import TimmBackbone
 from models.fuse import fuse_conv_bn
+from tests.helpers import randomise_batchnorm
 from utils.errors import UserError
 
 REGISTERED = [name for name in list_backbones() if ":" not in name]
@@ -70,20 +71,10 @@ def test_input_is_normalised_with_the_pretrained_mean_and_std():
     assert not torch.equal(ours[2], backbone.body(image)[4])
 
 
-def _randomise_batchnorm(module: torch.nn.Module) -> None:
-    generator = torch.Generator().manual_seed(0)
-    for norm in module.modules():
-        if isinstance(norm, torch.nn.BatchNorm2d):
-            norm.running_mean.copy_(torch.rand(norm.num_features, generator=generator) - 0.5)
-            norm.running_var.copy_(torch.rand(norm.num_features, generator=generator) + 0.5)
-            norm.weight.data.copy_(torch.rand(norm.num_features, generator=generator) + 0.5)
-            norm.bias.data.copy_(torch.rand(norm.num_features, generator=generator) - 0.5)
-
-
 @pytest.mark.parametrize("name", ["efficientnet_b0", "cspdarknet53"])
 def test_fuse_folds_timm_batchnorm_act(name):
     backbone = create_backbone(name)
-    _randomise_batchnorm(backbone)
+    randomise_batchnorm(backbone)
     backbone.eval()
     image = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
@@ -100,7 +91,7 @@ def test_fuse_folds_timm_batchnorm_act(name):
 def test_pretrained_from_local_file(tmp_path, suffix):
     """A full classifier checkpoint (with its head) loads into the features-only backbone by name."""
     source = timm.create_model("efficientnet_b0")
-    _randomise_batchnorm(source)
+    randomise_batchnorm(source)
     path = tmp_path / f"weights{suffix}"
     if suffix == ".safetensors":
         from safetensors.torch import save_file
@@ -145,3 +136,13 @@ def test_offline_download_fails_fast_with_a_hint(monkeypatch):
         create_backbone("efficientnet_b0", pretrained=True)
     assert "pretrained: /path/to/model.safetensors" in str(info.value)
     assert "timm/efficientnet_b0" in str(info.value)
+
+
+def test_timm_keyword_options_pass_through():
+    plain = create_backbone("efficientnet_b0")
+    dropped = create_backbone("efficientnet_b0", drop_path_rate=0.2)
+    rates = [m.drop_prob for m in dropped.modules() if type(m).__name__ == "DropPath"]
+    assert rates and max(rates) > 0
+    assert not [m for m in plain.modules() if type(m).__name__ == "DropPath"]
+    with pytest.raises(UserError, match="bad option"):
+        create_backbone("efficientnet_b0", not_an_option=1)

@@ -12,19 +12,12 @@ from models.backbones import list_backbones
 from models.head import Detect
 from models.summary import count_flops
 from models.yolo import DetectionModel
+from tests.helpers import randomise_batchnorm
 from utils.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs" / "models").glob("*.yaml"))
 EFFICIENTNET_YAML = ROOT / "configs" / "models" / "yolov5s-efficientnet-b0.yaml"
-
-
-def randomise_batchnorm(model: torch.nn.Module) -> None:
-    generator = torch.Generator().manual_seed(0)
-    for norm in model.modules():
-        if isinstance(norm, torch.nn.BatchNorm2d):
-            norm.running_mean.copy_(torch.rand(norm.num_features, generator=generator) - 0.5)
-            norm.running_var.copy_(torch.rand(norm.num_features, generator=generator) + 0.5)
 
 
 def calibrate_batchnorm(model: torch.nn.Module, image: torch.Tensor) -> None:
