@@ -1,0 +1,118 @@
+"""Evaluate a checkpoint on a dataset split: YOLOv5's table (P, R, mAP50, mAP50-95), speed, plots, COCO JSON.
+
+python val.py --weights runs/train/exp/weights/best.pt --data data/bccd.yaml --imgsz 640
+python val.py --weights best.pt --data data/shapes.yaml --task speed    # batch 1 timing
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from utils.checkpoint import load_checkpoint, model_from_checkpoint
+from utils.dataloader import create_dataloader
+from utils.dataset_yaml import check_dataset
+from utils.device import select_device
+from utils.errors import UserError
+from utils.evaluate import EvalResult, evaluate
+from utils.run_dir import increment_path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Evaluate a checkpoint on a dataset split.")
+    parser.add_argument("--weights", required=True, help="checkpoint .pt written by train.py")
+    parser.add_argument("--data", default="data/shapes.yaml", help="dataset YAML")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per batch")
+    parser.add_argument("--imgsz", "--img", "--img-size", type=int, default=640, help="inference size (pixels)")
+    parser.add_argument("--conf-thres", type=float, default=0.001, help="confidence threshold")
+    parser.add_argument("--iou-thres", type=float, default=0.6, help="NMS IoU threshold")
+    parser.add_argument("--max-det", type=int, default=300, help="maximum detections per image")
+    parser.add_argument("--task", default="val", choices=("train", "val", "test", "speed"), help="split, or speed")
+    parser.add_argument("--device", default="", help="cuda device, i.e. 0 or cpu")
+    parser.add_argument("--workers", type=int, default=8, help="dataloader workers")
+    parser.add_argument("--single-cls", action="store_true", help="treat all classes as one")
+    parser.add_argument("--augment", action="store_true", help="test-time augmentation (flip and scales)")
+    parser.add_argument("--verbose", action="store_true", help="print one row per class")
+    parser.add_argument("--save-txt", action="store_true", help="save predictions to labels/*.txt")
+    parser.add_argument("--save-conf", action="store_true", help="add confidences to --save-txt labels")
+    parser.add_argument("--save-json", action="store_true", help="save COCO JSON and run pycocotools")
+    parser.add_argument("--project", default="runs/val", help="save to project/name")
+    parser.add_argument("--name", default="exp", help="save to project/name")
+    parser.add_argument("--exist-ok", action="store_true", help="reuse an existing project/name")
+    parser.add_argument("--half", action="store_true", help="FP16 inference (CUDA only)")
+    return parser.parse_args(argv)
+
+
+def check_names(trained: list[str], data: dict, weights: str, single_cls: bool) -> list[str]:
+    """The class names to report; raises when the dataset's classes are not the ones the checkpoint learnt."""
+    if single_cls and len(trained) == 1:
+        return trained
+    expected = data["names"]
+    if len(trained) != len(expected):
+        raise UserError(
+            f"{data['yaml_file']}: nc={len(expected)} but {weights} was trained with nc={len(trained)} "
+            f"(names {trained[:10]}{'...' if len(trained) > 10 else ''}); use the dataset YAML it was trained on"
+        )
+    for index, (ours, theirs) in enumerate(zip(expected, trained)):
+        if ours != theirs:
+            raise UserError(
+                f"{data['yaml_file']}: class {index} is named {ours!r} but {weights} was trained with {theirs!r} "
+                "(the names or their order differ)"
+            )
+    return expected
+
+
+def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
+    """Load, check and evaluate; returns the result and the run folder (None for ``--task speed``)."""
+    device = select_device(args.device)
+    if args.half and device.type != "cuda":
+        raise UserError(f"--half needs a CUDA device, but the device is {device}; drop --half")
+    checkpoint = load_checkpoint(args.weights)
+    data = check_dataset(args.data)
+    model = model_from_checkpoint(checkpoint)
+    names = check_names(list(model.names), data, args.weights, args.single_cls)
+    model = model.fuse().to(device)
+    speed = args.task == "speed"
+    split = "val" if speed else args.task
+    if not data[split]:
+        raise UserError(f"{data['yaml_file']}: no '{split}' split to evaluate (add a '{split}:' key)")
+    batch_size = 1 if speed else args.batch_size
+    loader, _ = create_dataloader(
+        data[split], args.imgsz, batch_size, int(model.stride.max()), rect=True, pad=0.5, workers=args.workers,
+        single_cls=args.single_cls, prefix=f"{split}: ", num_classes=data["nc"],
+    )  # fmt: skip
+    save_dir = None if speed else increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
+    conf_thres, iou_thres = (0.25, 0.45) if speed else (args.conf_thres, args.iou_thres)  # speed: detect.py's
+    result = evaluate(
+        model, loader, names, conf_thres=conf_thres, iou_thres=iou_thres, max_det=args.max_det,
+        single_cls=args.single_cls, augment=args.augment, half=args.half, save_dir=save_dir, plots=not speed,
+        save_txt=args.save_txt and not speed, save_conf=args.save_conf, save_json=args.save_json and not speed,
+    )  # fmt: skip
+    return result, save_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        result, save_dir = run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(result.table(per_class=args.verbose))
+    print(result.speed_line())
+    if result.coco_map is not None:
+        print(
+            f"pycocotools COCOeval: mAP50-95 {result.coco_map:.4f}, mAP50 {result.coco_map50:.4f} "
+            f"(ours: {result.map:.4f}, {result.map50:.4f})"
+        )
+    if save_dir is not None:
+        labels = f", {len(list((save_dir / 'labels').glob('*.txt')))} label files in labels/" if args.save_txt else ""
+        print(f"Results saved to {save_dir}{labels}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
