@@ -1,0 +1,167 @@
+"""detect.py / predict(): folders, videos, crops, class filters, bad input, on the shared shapes checkpoint.
+
+While the shared checkpoint is untrained its scores are tiny, so the structural tests use ``conf_thres=0.001``
+(boxes exist, files get written); the accuracy test needs the trained checkpoint and is skipped without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import detect
+from utils.boxes import box_iou, xywhn_to_xyxy
+from utils.errors import UserError
+from utils.predict import _describe, _show, input_shape, predict
+from utils.prediction_writer import output_stem
+
+LOW_CONF = {"conf_thres": 0.001, "max_det": 4, "imgsz": 160, "device": "cpu"}
+
+
+
+@pytest.fixture(scope="module")
+def image_folder(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five shapes val images plus a corrupt one."""
+    folder = tmp_path_factory.mktemp("images")
+    for path in sorted((shapes_root / "images" / "val").glob("*.jpg"))[:5]:
+        shutil.copy(path, folder / path.name)
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folder_run(shapes_weights: Path, image_folder: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One low-threshold run over the folder with labels, confidences and crops saved."""
+    project = tmp_path_factory.mktemp("runs")
+    summary = predict(shapes_weights, image_folder, project=project, save_txt=True, save_conf=True, save_crop=True,
+                      **LOW_CONF)  # fmt: skip
+    return summary
+
+
+def test_folder_writes_images_labels_and_crops(folder_run, image_folder: Path) -> None:
+    good = sorted(p.name for p in image_folder.glob("0*.jpg"))
+    assert folder_run.save_dir.name == "exp" and folder_run.images == len(good)  # the corrupt image is skipped
+    assert sorted(p.name for p in folder_run.save_dir.glob("*.jpg")) == good
+    annotated, original = (cv2.imread(str(d / good[0])) for d in (folder_run.save_dir, image_folder))
+    assert annotated.shape == original.shape and not np.array_equal(annotated, original)
+    labels = sorted((folder_run.save_dir / "labels").glob("*.txt"))
+    assert [p.stem for p in labels] == [Path(n).stem for n in good] and folder_run.labels_saved == len(good)
+    rows = np.array([line.split() for p in labels for line in p.read_text().splitlines()], dtype=float)
+    assert rows.shape[1] == 6 and ((rows[:, 1:] >= 0) & (rows[:, 1:] <= 1)).all()  # class xywhn conf
+    crops = list((folder_run.save_dir / "crops").glob("*/*.jpg"))
+    assert len(crops) == len(rows) == sum(folder_run.class_counts.values())
+    assert {p.parent.name for p in crops} <= {"circle", "rectangle", "triangle"}
+    assert set(folder_run.speed_ms) == {"preprocess", "inference", "nms"}
+
+
+def test_classes_filter_and_run_numbering(shapes_weights: Path, image_folder: Path, folder_run) -> None:
+    names = ["circle", "rectangle", "triangle"]
+    wanted = names.index(folder_run.class_counts.most_common(1)[0][0])  # a class the unfiltered run found
+    summary = predict(shapes_weights, image_folder, project=folder_run.save_dir.parent, save_txt=True,
+                      classes=[wanted], nosave=True, **LOW_CONF)  # fmt: skip
+    assert summary.save_dir.name == "exp2" and not list(summary.save_dir.glob("*.jpg"))  # --nosave
+    rows = [line.split() for p in (summary.save_dir / "labels").glob("*.txt") for line in p.read_text().splitlines()]
+    assert rows and {r[0] for r in rows} == {str(wanted)} and len(rows[0]) == 5  # no --save-conf: 5 columns
+    assert set(summary.class_counts) == {names[wanted]}
+
+
+def test_video_keeps_frame_count_size_and_fps(shapes_root: Path, shapes_weights: Path, tmp_path: Path) -> None:
+    video, size, fps = tmp_path / "clip.mp4", (192, 128), 7.0
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for path in sorted((shapes_root / "images" / "val").glob("*.jpg"))[:5]:
+        writer.write(cv2.resize(cv2.imread(str(path)), size))
+    writer.release()
+    summary = predict(shapes_weights, video, project=tmp_path / "runs", save_txt=True, **LOW_CONF)
+    capture = cv2.VideoCapture(str(summary.save_dir / "clip.mp4"))
+    got = [int(capture.get(p)) for p in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT)]
+    assert got == [5, *size] and capture.get(cv2.CAP_PROP_FPS) == pytest.approx(fps)
+    capture.release()
+    assert sorted(p.name for p in (summary.save_dir / "labels").glob("*.txt")) == [f"clip_{i}.txt" for i in range(1, 6)]
+
+
+def test_cli_missing_source_is_one_line(shapes_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "nowhere"
+    code = detect.main(["--weights", str(shapes_weights), "--source", str(missing), "--project", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and str(missing) in err and err.count("\n") == 1
+    assert not (tmp_path / "exp").exists()  # nothing created for a failed start
+
+
+def test_cli_bad_weights_and_classes(shapes_weights: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
+    assert detect.main(["--weights", str(tmp_path / "absent.pt"), "--source", str(image_folder)]) == 2
+    assert "weights not found" in capsys.readouterr().err
+    args = ["--weights", str(shapes_weights), "--source", str(image_folder), "--classes", "7", "--device", "cpu"]
+    assert detect.main(args + ["--project", str(tmp_path)]) == 2
+    assert "--classes 7" in capsys.readouterr().err
+
+
+def test_cli_runs_and_logs(shapes_weights: Path, image_folder: Path, tmp_path: Path, caplog) -> None:
+    args = ["--weights", str(shapes_weights), "--source", str(image_folder), "--imgsz", "160", "--device", "cpu"]
+    with caplog.at_level(logging.INFO):
+        assert detect.main(args + ["--project", str(tmp_path), "--name", "cli", "--hide-conf"]) == 0
+    assert (tmp_path / "cli").is_dir() and len(list((tmp_path / "cli").glob("*.jpg"))) == 5
+    assert "image 1/6 " in caplog.text and "corrupt.jpg" in caplog.text and "Speed: " in caplog.text
+    assert f"Results saved to {tmp_path / 'cli'}" in caplog.text
+
+
+@pytest.mark.slow
+def test_augment_runs_on_pt_weights(shapes_weights: Path, image_folder: Path, tmp_path: Path) -> None:
+    image = sorted(image_folder.glob("0*.jpg"))[0]
+    summary = predict(shapes_weights, image, augment=True, project=tmp_path, **LOW_CONF)
+    assert summary.images == 1 and (summary.save_dir / image.name).is_file()
+
+
+def test_input_shape_rounds_to_stride_or_takes_the_fixed_size() -> None:
+    assert input_shape(640, 32, None) == (640, 640)
+    assert input_shape([480, 650], 32, None) == (480, 672)
+    assert input_shape([320], 32, None) == (320, 320)
+    assert input_shape(640, 32, (256, 320)) == (256, 320)
+    with pytest.raises(UserError, match="--imgsz"):
+        input_shape([1, 2, 3], 32, None)
+
+
+def test_helpers_for_names_and_windows() -> None:
+    assert output_stem("/data/a.b.jpg") == "a.b" and output_stem("0") == "0"
+    assert output_stem("rtsp://host:554/live/cam 1") == "cam_1" and output_stem("rtmp://host") == "host"
+    assert (
+        _describe(Counter({"triangle": 1, "circle": 2}), ["circle", "rectangle", "triangle"]) == "2 circles, 1 triangle"
+    )
+    assert _describe(Counter(), ["circle"]) == "(no detections)"
+    assert _show("window", np.zeros((8, 8, 3), np.uint8)) in (True, False)  # headless OpenCV: False, no exception
+
+
+@pytest.mark.slow
+def test_trained_boxes_near_true_shapes(shapes_root: Path, shapes_weights: Path, tmp_path: Path) -> None:
+    """Most true shapes in the val images are found with the right class (IoU > 0.5), and few boxes are spurious."""
+    checkpoint = torch.load(shapes_weights, weights_only=True)
+    if checkpoint["epoch"] < 0:
+        pytest.skip("the shared shapes checkpoint is untrained")
+    images, imgsz = shapes_root / "images" / "val", int((checkpoint.get("opt") or {}).get("imgsz", 320))
+    summary = predict(shapes_weights, images, imgsz=imgsz, device="cpu", project=tmp_path, save_txt=True, nosave=True)
+    found = truths = predicted = matched = 0
+    for image in sorted(images.glob("*.jpg")):
+        true = _label_boxes(shapes_root / "labels" / "val" / f"{image.stem}.txt")
+        pred = _label_boxes(summary.save_dir / "labels" / f"{image.stem}.txt")
+        truths, predicted = truths + len(true), predicted + len(pred)
+        if len(true) and len(pred):
+            same_class = true[:, None, 0] == pred[None, :, 0]
+            iou = box_iou(torch.tensor(true[:, 1:]), torch.tensor(pred[:, 1:])).numpy() * same_class
+            found += int((iou.max(1) > 0.5).sum())
+            matched += int((iou.max(0) > 0.5).sum())
+    assert truths and found / truths > 0.6, f"recall {found}/{truths}"
+    assert matched / max(predicted, 1) > 0.6, f"precision {matched}/{predicted}"
+
+
+def _label_boxes(path: Path) -> np.ndarray:
+    """(n, 5) class + xyxy in normalised units from a YOLO label file (missing file: no boxes)."""
+    if not path.is_file() or not path.read_text().strip():
+        return np.zeros((0, 5))
+    rows = np.array([line.split()[:5] for line in path.read_text().splitlines()], dtype=float)
+    return np.concatenate([rows[:, :1], xywhn_to_xyxy(rows[:, 1:5], 1.0, 1.0)], 1)
