@@ -49,12 +49,14 @@ def check_model_yaml(cfg: dict, source: str) -> None:
         )
 
 
-def parse_model(cfg: dict, in_channels: int = 3, source: str = "<model dict>") -> tuple[nn.Sequential, list[int]]:
+def parse_model(
+    cfg: dict, in_channels: int = 3, source: str = "<model dict>", verbose: bool = True
+) -> tuple[nn.Sequential, list[int]]:
     """Build the layers of ``cfg``.
 
     Returns ``(layers, save)``: an ``nn.Sequential`` whose layers carry ``i`` (index), ``f`` (from), ``type``
     (YAML module name) and ``np`` (parameter count), and the sorted indices of layers whose outputs later
-    layers read. Errors name ``source``, the section, the row and the problem.
+    layers read. Errors name ``source``, the section, the row and the problem. ``verbose`` logs the layer table.
     """
     check_model_yaml(cfg, source)
     scale = ModelScale(cfg["depth_multiple"], cfg["width_multiple"])
@@ -62,7 +64,8 @@ def parse_model(cfg: dict, in_channels: int = 3, source: str = "<model dict>") -
     rows = _rows(cfg, source)
     channels: list = [in_channels]  # channels[i + 1] is the output of layer i; channels[0] the image
     layers, save = [], set()
-    LOGGER.info("%3s %18s %3s %10s  %-28s %-30s", "", "from", "n", "params", "module", "arguments")
+    log = LOGGER.info if verbose else LOGGER.debug
+    log("%3s %18s %3s %10s  %-28s %-30s", "", "from", "n", "params", "module", "arguments")
     for index, (section, row_number, row) in enumerate(rows):
         where = f"{source}: {section} row {row_number} (layer {index})"
         origin, number, name, args = _check_row(row, index, where)
@@ -72,7 +75,7 @@ def parse_model(cfg: dict, in_channels: int = 3, source: str = "<model dict>") -
         layer = _build(MODULES[name], inputs, args, scale.depth(number), scale, where)
         layer.i, layer.f, layer.type = index, origin, name
         layer.np = sum(p.numel() for p in layer.parameters())
-        LOGGER.info("%3s %18s %3s %10s  %-28s %-30s", index, origin, scale.depth(number), f"{layer.np:,}", name, args)
+        log("%3s %18s %3s %10s  %-28s %-30s", index, origin, scale.depth(number), f"{layer.np:,}", name, args)
         save.update(j for j in ([origin] if isinstance(origin, int) else origin) if j != -1)
         layers.append(layer)
         channels.append(layer.out_channels)

@@ -57,12 +57,15 @@ class DetectionModel(nn.Module):
         cfg: a model YAML path (or bare name from ``configs/models/``) or an already-loaded dict.
         ch: input channels.
         nc: number of classes; overrides the YAML's ``nc`` when given.
+        verbose: log the layer table (at INFO level).
 
     ``forward(x)`` takes (B, ch, H, W) RGB images in 0..1 with H, W multiples of the largest stride. Training
     mode returns the head's raw per-level tensors; eval mode returns ``(decoded (B, N, 5 + nc), raw)``.
     """
 
-    def __init__(self, cfg: str | Path | dict = "yolov5s.yaml", ch: int = 3, nc: int | None = None) -> None:
+    def __init__(
+        self, cfg: str | Path | dict = "yolov5s.yaml", ch: int = 3, nc: int | None = None, verbose: bool = True
+    ) -> None:
         super().__init__()
         self.yaml, self.name = load_model_yaml(cfg)
         self.yaml_file = str(cfg) if not isinstance(cfg, dict) else None
@@ -71,7 +74,7 @@ class DetectionModel(nn.Module):
         if nc is not None and nc != self.yaml.get("nc"):
             LOGGER.info("Overriding nc=%s in %s with nc=%d", self.yaml.get("nc"), source, nc)
             self.yaml["nc"] = nc
-        self.model, self.save = parse_model(copy.deepcopy(self.yaml), ch, source)
+        self.model, self.save = parse_model(copy.deepcopy(self.yaml), ch, source, verbose)
         if not isinstance(self.model[-1], Detect):
             raise UserError(f"{source}: the last row must be a Detect layer")
         self.names = [str(i) for i in range(self.yaml["nc"])]

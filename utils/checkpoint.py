@@ -60,7 +60,7 @@ def model_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> DetectionMo
     The model is rebuilt from the stored YAML with backbone downloads turned off: the weights come from the file.
     """
     names = list(checkpoint.get("names") or [])
-    model = DetectionModel(without_pretrained(checkpoint["model_yaml"]), nc=len(names) or None)
+    model = DetectionModel(without_pretrained(checkpoint["model_yaml"]), nc=len(names) or None, verbose=False)
     state = checkpoint["ema"] if use_ema and checkpoint.get("ema") else checkpoint["model"]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
     model.names = names or model.names
@@ -74,3 +74,16 @@ def without_pretrained(model_yaml: dict) -> dict:
         if isinstance(row, list) and len(row) == 4 and row[2] == "Backbone" and len(row[3]) == 2:
             row[3][1] = {**row[3][1], "pretrained": False}
     return cfg
+
+
+def transfer_weights(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """Copy every tensor of ``state`` whose name and shape match ``model``; return (copied, model's total)."""
+    target = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in target and v.shape == target[k].shape}
+    model.load_state_dict(matching, strict=False)
+    return len(matching), len(target)
+
+
+def half_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state_dict with floating-point tensors in fp16 (YOLOv5 stores weights this way)."""
+    return {k: v.detach().half() if v.is_floating_point() else v.detach() for k, v in model.state_dict().items()}

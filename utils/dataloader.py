@@ -23,6 +23,7 @@ def seed_worker(worker_id: int) -> None:
     the worker's copy of the dataset gets a fresh ``rng`` (otherwise all workers would draw the same numbers).
     Don't call ``cv2.setNumThreads`` here: after a fork it can deadlock on the parent's OpenCV thread pool.
     """
+    torch.set_num_threads(1)  # workers augment with OpenCV/numpy; torch threads would only oversubscribe the cores
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

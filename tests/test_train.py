@@ -1,0 +1,216 @@
+"""End-to-end training runs on the built-in shapes data (tiny images, CPU)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.conftest import ROOT
+from utils.results import read_rows
+
+pytestmark = pytest.mark.slow
+FAST = ["--imgsz", "64", "--batch-size", "16", "--device", "cpu", "--workers", "0", "--noautoanchor"]
+
+
+def train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def test_acceptance_run_writes_the_run_folder(shapes_yaml, tmp_path):
+    result = train(
+        "--data",
+        str(shapes_yaml),
+        "--cfg",
+        "configs/models/yolov5n.yaml",
+        "--epochs",
+        "3",
+        "--imgsz",
+        "160",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--workers",
+        "2",
+        "--project",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = tmp_path / "exp"
+    for name in (
+        "opt.yaml",
+        "hyp.yaml",
+        "results.csv",
+        "results.png",
+        "labels.jpg",
+        "train_batch0.jpg",
+        "confusion_matrix.png",
+        "PR_curve.png",
+        "weights/last.pt",
+        "weights/best.pt",
+    ):
+        assert (run / name).is_file(), name
+    assert [row["epoch"] for row in read_rows(run / "results.csv")] == [0, 1, 2]
+    for name in ("last.pt", "best.pt"):
+        checkpoint = torch.load(run / "weights" / name, weights_only=True)  # plain data only
+        assert checkpoint["optimizer"] is None and checkpoint["epoch"] == 2
+        assert checkpoint["names"] == ["circle", "rectangle", "triangle"]
+        assert next(iter(checkpoint["model"].values())).dtype == torch.float16
+
+
+def test_resume_after_sigkill_continues_the_same_run(shapes_yaml, tmp_path):
+    command = [
+        sys.executable,
+        "train.py",
+        "--data",
+        str(shapes_yaml),
+        "--cfg",
+        "configs/models/yolov5n.yaml",
+        "--epochs",
+        "4",
+        "--project",
+        str(tmp_path),
+        *FAST,
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    results = tmp_path / "exp" / "results.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(read_rows(results)) < 2:
+        time.sleep(0.2)
+    time.sleep(0.5)  # into the third epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 2 <= len(read_rows(results)) < 4
+    result = train("--resume", str(tmp_path / "exp" / "weights" / "last.pt"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Resuming" in result.stderr
+    assert [row["epoch"] for row in read_rows(results)] == [0, 1, 2, 3]
+    assert not (tmp_path / "exp2").exists()
+    assert torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)["epoch"] == 3
+
+
+def test_resume_with_more_epochs_extends_a_finished_run(shapes_yaml, tmp_path):
+    common = ["--data", str(shapes_yaml), "--cfg", "configs/models/yolov5n.yaml", "--project", str(tmp_path), *FAST]
+    assert train(*common, "--epochs", "1", "--noval").returncode == 0
+    last = tmp_path / "exp" / "weights" / "last.pt"
+    refused = train("--resume", str(last))
+    assert refused.returncode == 2 and "--epochs N with a larger N" in refused.stderr
+    extended = train("--resume", str(last), "--epochs", "3")
+    assert extended.returncode == 0, extended.stderr[-2000:]
+    assert [row["epoch"] for row in read_rows(tmp_path / "exp" / "results.csv")] == [0, 1, 2]
+
+
+def test_two_process_ddp_on_cpu(shapes_yaml, tmp_path):
+    """torchrun with gloo: both ranks train, rank 0 alone writes one run folder."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29531",
+        "train.py",
+        "--data",
+        str(shapes_yaml),
+        "--cfg",
+        "configs/models/yolov5n.yaml",
+        "--epochs",
+        "2",
+        "--project",
+        str(tmp_path),
+        *FAST,
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+    assert [row["epoch"] for row in read_rows(tmp_path / "exp" / "results.csv")] == [0, 1]
+    assert torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_freeze_backbone_keeps_batchnorm_statistics(shapes_yaml, tmp_path):
+    from models.yolo import DetectionModel
+    from tests.helpers import randomise_batchnorm
+    from utils.checkpoint import half_state_dict, save_checkpoint
+
+    model = DetectionModel("configs/models/yolov5s-efficientnet-b0.yaml", nc=3, verbose=False)
+    randomise_batchnorm(model)
+    start = tmp_path / "start.pt"
+    save_checkpoint(
+        {
+            "model": half_state_dict(model),
+            "ema": None,
+            "names": ["circle", "rectangle", "triangle"],
+            "model_yaml": model.yaml,
+            "epoch": -1,
+        },
+        start,
+    )
+    result = train(
+        "--data",
+        str(shapes_yaml),
+        "--weights",
+        str(start),
+        "--freeze",
+        "backbone",
+        "--epochs",
+        "1",
+        "--project",
+        str(tmp_path),
+        "--noval",
+        *FAST,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Transferred" in result.stderr
+    trained = torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)["model"]
+    before = half_state_dict(model)
+    backbone = [k for k in before if k.startswith("model.0.") and "running" in k]
+    neck = [k for k in before if k.startswith("model.5.") and "running" in k]
+    assert backbone and all(torch.equal(trained[k], before[k]) for k in backbone)
+    assert any(not torch.equal(trained[k], before[k]) for k in neck)  # the neck did train
+
+
+def test_user_mistakes_are_one_line(shapes_yaml, tmp_path):
+    missing = train("--data", str(tmp_path / "nope.yaml"), "--cfg", "configs/models/yolov5n.yaml", *FAST)
+    assert missing.returncode == 2 and "nope.yaml" in missing.stderr and "Traceback" not in missing.stderr
+    native = train(
+        "--data",
+        str(shapes_yaml),
+        "--cfg",
+        "configs/models/yolov5n.yaml",
+        "--backbone",
+        "darknet53",
+        "--project",
+        str(tmp_path),
+        *FAST,
+    )
+    assert native.returncode == 2 and "has no Backbone row" in native.stderr
+
+
+def test_brief_training_beats_an_untrained_model(shapes_weights, shapes_root):
+    """The shared fixture (25 short epochs) must detect far better than the same model untrained."""
+    from models.yolo import DetectionModel
+    from utils.checkpoint import load_checkpoint, model_from_checkpoint
+    from utils.dataloader import create_dataloader
+    from utils.evaluate import evaluate
+
+    names = ["circle", "rectangle", "triangle"]
+    loader, _ = create_dataloader(shapes_root / "images" / "val", 160, 16, 32, rect=True, pad=0.5, workers=0)
+    trained = evaluate(model_from_checkpoint(load_checkpoint(shapes_weights)), loader, names).metrics
+    untrained = evaluate(DetectionModel("yolov5n.yaml", nc=3, verbose=False), loader, names).metrics
+    assert trained.map50 > 0.1 and trained.map50 > 10 * untrained.map50
+    assert trained.map > 5 * untrained.map

@@ -1,0 +1,87 @@
+"""Optimizer with YOLOv5's three parameter groups, the LR schedules and the warmup."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from utils.errors import UserError
+
+NOMINAL_BATCH_SIZE = 64  # YOLOv5's default: gradients are accumulated up to this many images per optimizer step
+
+
+def parameter_groups(model: nn.Module) -> tuple[list, list, list]:
+    """(weights with decay, norm-layer weights without decay, biases without decay)."""
+    decay, no_decay, biases = [], [], []
+    norm_types = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if not parameter.requires_grad:
+                continue
+            if name == "bias":
+                biases.append(parameter)
+            elif isinstance(module, norm_types):
+                no_decay.append(parameter)
+            else:
+                decay.append(parameter)
+    return decay, no_decay, biases
+
+
+def build_optimizer(
+    model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    """SGD (Nesterov), Adam or AdamW. Group 0 holds the biases (its warmup LR starts high), group 1 the
+    decayed weights, group 2 the norm weights."""
+    decay, no_decay, biases = parameter_groups(model)
+    if name == "SGD":
+        optimizer = torch.optim.SGD(biases, lr=lr, momentum=momentum, nesterov=True)
+    elif name == "Adam":
+        optimizer = torch.optim.Adam(biases, lr=lr, betas=(momentum, 0.999))
+    elif name == "AdamW":
+        optimizer = torch.optim.AdamW(biases, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
+    else:
+        raise UserError(f"--optimizer {name!r}: expected SGD, Adam or AdamW")
+    optimizer.add_param_group({"params": decay, "weight_decay": weight_decay})
+    optimizer.add_param_group({"params": no_decay, "weight_decay": 0.0})
+    return optimizer
+
+
+def lr_lambda(epochs: int, final_fraction: float, cosine: bool) -> Callable[[int], float]:
+    """LR multiplier per epoch: linear or cosine from 1 down to ``final_fraction`` (hyp ``lrf``) at the end."""
+    span = max(epochs - 1, 1)
+    if cosine:
+        return lambda epoch: ((1 - math.cos(min(epoch, span) * math.pi / span)) / 2) * (final_fraction - 1) + 1
+    return lambda epoch: (1 - min(epoch, span) / span) * (1.0 - final_fraction) + final_fraction
+
+
+def warmup(
+    optimizer: torch.optim.Optimizer,
+    iteration: int,
+    warmup_iterations: int,
+    epoch_factor: float,
+    hyp: dict,
+) -> None:
+    """Ramp LRs from 0 (biases: from ``warmup_bias_lr`` down) to ``initial_lr * epoch_factor``, and momentum
+    from ``warmup_momentum`` to ``momentum``, over the first ``warmup_iterations`` iterations."""
+    points = [0, warmup_iterations]
+    for index, group in enumerate(optimizer.param_groups):
+        start = hyp["warmup_bias_lr"] if index == 0 else 0.0
+        group["lr"] = float(np.interp(iteration, points, [start, group["initial_lr"] * epoch_factor]))
+        if "momentum" in group:
+            group["momentum"] = float(np.interp(iteration, points, [hyp["warmup_momentum"], hyp["momentum"]]))
+        if "betas" in group:
+            group["betas"] = (float(np.interp(iteration, points, [hyp["warmup_momentum"], hyp["momentum"]])), 0.999)
+
+
+def accumulation_steps(
+    iteration: int, warmup_iterations: int, batch_size: int, nominal_batch_size: int = NOMINAL_BATCH_SIZE
+) -> int:
+    """Batches per optimizer step: 1 at the start of warmup, growing to ``nominal_batch_size / batch_size``."""
+    target = max(round(nominal_batch_size / batch_size), 1)
+    if iteration > warmup_iterations:
+        return target
+    return max(1, int(np.interp(iteration, [0, warmup_iterations], [1, target]).round()))
