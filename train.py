@@ -62,7 +62,12 @@ def resume_options(args: argparse.Namespace) -> TrainOptions:
     from utils.checkpoint import load_checkpoint
 
     path = Path(args.resume) if isinstance(args.resume, str) else newest_last_checkpoint(Path(args.project))
-    options = TrainOptions.from_dict(load_checkpoint(path)["opt"])
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("format") == "ultralytics/yolov5":
+        raise UserError(
+            f"--resume {path}: an ultralytics/yolov5 checkpoint can start a training (--weights), not resume one"
+        )
+    options = TrainOptions.from_dict(checkpoint["opt"])
     options.resume = str(path)
     options.epochs = args.epochs or options.epochs
     options.device, options.workers = args.device or options.device, args.workers

@@ -1,4 +1,4 @@
-"""Checkpoint files: plain dicts of state_dicts and data, written atomically, read with ``weights_only=True``.
+"""Checkpoint files: plain dicts of state_dicts and data, written atomically, read by a restricted unpickler.
 
 Layout (keys YOLOv5 users know, minus the pickled modules)::
 
@@ -7,6 +7,10 @@ Layout (keys YOLOv5 users know, minus the pickled modules)::
      "model_yaml": dict, "date": str}
 
 No ``nn.Module`` is pickled, so the repository's module layout can change without breaking old files.
+:func:`load_checkpoint` also reads checkpoints of ultralytics/yolov5 v6.x/v7.0 (``yolov5s.pt``), which do pickle
+their model, and converts them to this layout (:mod:`utils.yolov5_checkpoint`). Both kinds go through the same
+restricted unpickler (:mod:`utils.safe_unpickle`): a file that names any other class or function is refused before
+anything of it runs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import torch
 
 from models.yolo import DetectionModel
 from utils.errors import UserError
+from utils.safe_unpickle import UnsafePickleError, restricted_torch_load
+from utils.yolov5_checkpoint import YOLOV5_CLASSES, YOLOV5_HINT, convert_yolov5_checkpoint, is_yolov5_checkpoint
 
 
 def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
@@ -40,15 +46,23 @@ def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint of ours with ``torch.load(weights_only=True)``: tensors and plain data only."""
+    """Read a checkpoint of ours, or an ultralytics/yolov5 one converted to ours, through the restricted unpickler.
+
+    Tensors and plain data load; the module classes of YOLOv5 files load as inert records; anything else is refused
+    with a :class:`UserError` naming the class.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"weights not found: {path}")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = restricted_torch_load(path, map_location, YOLOV5_CLASSES, YOLOV5_HINT)
+    except UnsafePickleError as error:
+        raise UserError(f"{path}: {error}") from None
     except Exception as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"{path}: not a checkpoint this repository can read ({first_line[:200]})") from None
+    if is_yolov5_checkpoint(checkpoint):
+        return convert_yolov5_checkpoint(checkpoint, path)
     if not isinstance(checkpoint, dict) or "model_yaml" not in checkpoint or "model" not in checkpoint:
         raise UserError(f"{path}: not a checkpoint of this repository (expected keys 'model' and 'model_yaml')")
     return checkpoint
@@ -87,3 +101,23 @@ def transfer_weights(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> 
 def half_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The model's state_dict with floating-point tensors in fp16 (YOLOv5 stores weights this way)."""
     return {k: v.detach().half() if v.is_floating_point() else v.detach() for k, v in model.state_dict().items()}
+
+
+def align_head_layers(state: dict[str, torch.Tensor], source_yaml: dict, target_yaml: dict) -> dict:
+    """Rename ``state``'s head layers so they line up with ``target_yaml``'s, for transfer across backbones.
+
+    Layers are numbered through the backbone section, then the head section. A native yolov5s has 10 backbone rows
+    and a pluggable config 5, so the same neck layer is ``model.13`` in one and ``model.8`` in the other; this maps
+    head row j of the source onto head row j of the target. Backbone tensors keep their names.
+    """
+    source_start, target_start = len(source_yaml.get("backbone", [])), len(target_yaml.get("backbone", []))
+    if source_start == target_start:
+        return state
+    renamed = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if len(parts) > 2 and parts[0] == "model" and parts[1].isdigit() and int(parts[1]) >= source_start:
+            parts[1] = str(int(parts[1]) - source_start + target_start)
+            key = ".".join(parts)
+        renamed[key] = value
+    return renamed

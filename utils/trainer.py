@@ -22,6 +22,7 @@ from models.yolo import DetectionModel, load_model_yaml
 from utils import dist as distributed
 from utils.autoanchor import check_anchors, label_sizes
 from utils.checkpoint import (
+    align_head_layers,
     half_state_dict,
     load_checkpoint,
     model_from_checkpoint,
@@ -59,6 +60,11 @@ class Trainer:
         self.tensorboard, self.epoch_lrs = None, []
         if options.resume:
             self.resume_checkpoint = load_checkpoint(options.resume)
+            if self.resume_checkpoint.get("format") == "ultralytics/yolov5":
+                raise UserError(
+                    f"--resume {options.resume}: an ultralytics/yolov5 checkpoint can start a training "
+                    "(--weights), not resume one"
+                )
         device = select_device(options.device)
         self.dist = distributed.init_distributed(device)
         self.device = distributed.process_device(device, self.dist)
@@ -133,8 +139,10 @@ class Trainer:
         self.model = DetectionModel(cfg, nc=self.num_classes).to(self.device)
         self.model.names = self.names
         if source is not None:
-            state = source.get("ema") or source["model"]
-            copied, total = transfer_weights(self.model, {k: v.float() for k, v in state.items()})
+            state = {k: v.float() for k, v in (source.get("ema") or source["model"]).items()}
+            if source.get("model_yaml"):
+                state = align_head_layers(state, source["model_yaml"], self.model.yaml)
+            copied, total = transfer_weights(self.model, state)
             if self.dist.is_main and not self.resume_checkpoint:
                 LOGGER.info("Transferred %d/%d items from %s", copied, total, self.opt.weights)
         self.frozen = freeze_layers(self.model, layers_to_freeze(self.model, self.opt.freeze))

@@ -69,3 +69,19 @@ def test_bad_files_give_one_line_errors(tmp_path):
     torch.save({"weights": torch.zeros(1)}, plain)
     with pytest.raises(UserError, match="expected keys 'model' and 'model_yaml'"):
         load_checkpoint(plain)
+
+
+def test_head_layers_line_up_across_backbones():
+    """yolov5s (10 backbone rows) -> an EfficientNet config (5): neck and head tensors move to the same head row."""
+    from utils.checkpoint import align_head_layers, transfer_weights
+
+    native = DetectionModel("yolov5s.yaml", nc=3, verbose=False)
+    plugged = DetectionModel("yolov5s-efficientnet-b0.yaml", nc=3, verbose=False)
+    aligned = align_head_layers(native.state_dict(), native.yaml, plugged.yaml)
+    assert torch.equal(aligned["model.5.conv.weight"], native.state_dict()["model.10.conv.weight"])
+    assert torch.equal(aligned["model.19.m.0.weight"], native.state_dict()["model.24.m.0.weight"])
+    assert "model.0.conv.weight" in aligned  # backbone names are kept
+    copied, total = transfer_weights(plugged, aligned)
+    plain, _ = transfer_weights(plugged, native.state_dict())
+    assert copied > plain + 50
+    assert torch.equal(plugged.state_dict()["model.19.m.2.weight"], native.state_dict()["model.24.m.2.weight"])
