@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from utils.errors import UserError
+from utils.errors import run_reporting_user_errors
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,12 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from utils.predict import predict  # after logging is set up; keeps `--help` fast
 
-    try:
-        predict(**vars(args))
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_reporting_user_errors(lambda: predict(**vars(args)))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from utils.errors import UserError
+from utils.errors import UserError, run_reporting_user_errors
 from utils.train_options import TrainOptions
 
 
@@ -83,16 +83,17 @@ def newest_last_checkpoint(project: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        from utils.trainer import Trainer
+    return run_reporting_user_errors(lambda: train(parse_options(argv)))
 
-        summary = Trainer(parse_options(argv)).fit()
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+def train(options: TrainOptions) -> dict:
+    """Run the training; log and return the final metrics of best.pt."""
+    from utils.trainer import Trainer  # imported late: `--help` stays fast
+
+    summary = Trainer(options).fit()
     if summary:
         logging.getLogger(__name__).info("Best: %s", ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from utils.checkpoint import load_checkpoint, model_from_checkpoint
 from utils.dataloader import create_dataloader
 from utils.dataset_yaml import check_dataset
 from utils.device import select_device
-from utils.errors import UserError
+from utils.errors import UserError, run_reporting_user_errors
 from utils.evaluate import EvalResult, evaluate
 from utils.run_dir import increment_path
 
@@ -96,11 +96,11 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        result, save_dir = run(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_reporting_user_errors(lambda: print_report(*run(args), args))
+
+
+def print_report(result, save_dir: Path | None, args: argparse.Namespace) -> None:
+    """The metrics table, the speed line, pycocotools' figures and where results went."""
     print(result.table(per_class=args.verbose))
     print(result.speed_line())
     if result.coco_map is not None:
@@ -111,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     if save_dir is not None:
         labels = f", {len(list((save_dir / 'labels').glob('*.txt')))} label files in labels/" if args.save_txt else ""
         print(f"Results saved to {save_dir}{labels}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from models.fuse import fuse_conv_bn
 from models.head import Detect
 from models.parser import parse_model
 from models.summary import count_flops, model_summary
-from utils.errors import UserError
+from utils.errors import UserError, run_reporting_user_errors
 from utils.yaml_io import read_yaml_mapping
 
 LOGGER = logging.getLogger(__name__)
@@ -134,22 +134,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print one markdown table row per config instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.markdown else logging.INFO, format="%(message)s")
-    try:
+    return run_reporting_user_errors(lambda: print_models(args))
+
+
+def print_models(args: argparse.Namespace) -> None:
+    """The layer table and summary line of each config, or one markdown row each with ``--markdown``."""
+    if args.markdown:
+        print(f"| config | parameters | GFLOPs at {args.imgsz} |\n|---|---:|---:|")
+    for cfg in args.cfg:
+        model = DetectionModel(cfg, nc=args.nc)
         if args.markdown:
-            print(f"| config | parameters | GFLOPs at {args.imgsz} |\n|---|---:|---:|")
-        for cfg in args.cfg:
-            model = DetectionModel(cfg, nc=args.nc)
-            if args.markdown:
-                parameters = sum(p.numel() for p in model.parameters())
-                print(f"| {model.name} | {parameters:,} | {count_flops(model, args.imgsz) / 1e9:.1f} |", flush=True)
-                continue
-            model.info(args.imgsz)
-            if args.fuse:
-                model.fuse().info(args.imgsz)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+            parameters = sum(p.numel() for p in model.parameters())
+            print(f"| {model.name} | {parameters:,} | {count_flops(model, args.imgsz) / 1e9:.1f} |", flush=True)
+            continue
+        model.info(args.imgsz)
+        if args.fuse:
+            model.fuse().info(args.imgsz)
 
 
 if __name__ == "__main__":

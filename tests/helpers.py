@@ -1,6 +1,14 @@
 """Small helpers shared by several test modules."""
 
+import os
+import shutil
+from pathlib import Path
+
+import matplotlib
+import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def randomise_batchnorm(module: torch.nn.Module, seed: int = 0) -> None:
@@ -14,3 +22,22 @@ def randomise_batchnorm(module: torch.nn.Module, seed: int = 0) -> None:
                 norm.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
                 norm.weight.copy_(torch.rand(size, generator=generator) + 0.5)
                 norm.bias.copy_(torch.rand(size, generator=generator) - 0.5)
+
+
+def yolov5_reference(folder: Path, purpose: str) -> tuple[Path, dict[str, str]]:
+    """(python, environment) for running the ultralytics ``yolov5`` package in its own venv.
+
+    The venv is ``.venv-yolov5`` (or ``$YOLOV5_PYTHON``), made by ``tests/reference/install_yolov5.sh``. When it is
+    missing the calling test is skipped, except in CI (``$CI`` set), where ``purpose`` must run and the test fails.
+    ``folder`` receives the config dir with the ``Arial.ttf`` the package would otherwise download.
+    """
+    python = Path(os.environ.get("YOLOV5_PYTHON", ROOT / ".venv-yolov5" / "bin" / "python"))
+    if not python.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run {purpose}: run tests/reference/install_yolov5.sh first")
+        pytest.skip("yolov5 reference venv missing (tests/reference/install_yolov5.sh creates it)")
+    config_dir = folder / "yolov5_config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", config_dir / "Arial.ttf")
+    env = {**os.environ, "YOLOV5_CONFIG_DIR": str(config_dir), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    return python, env

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -23,17 +21,13 @@ import torch
 import detect
 import export
 import val
+from tests.helpers import yolov5_reference
 from utils.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 IMGSZ, CONF, IOU = 320, 0.02, 0.45  # conf: the calibrated untrained model gives 2, 7 and ~190 boxes above it
 
 pytestmark = pytest.mark.slow
-
-
-def reference_python() -> Path | None:
-    candidate = Path(os.environ.get("YOLOV5_PYTHON", ROOT / ".venv-yolov5" / "bin" / "python"))
-    return candidate if candidate.exists() else None
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +43,8 @@ def images(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 @pytest.fixture(scope="module")
 def official(images, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """(path of their yolov5s.pt, their detections per image name as [x1, y1, x2, y2, conf, class] rows)."""
-    python = reference_python()
-    if python is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the official-weights tests: run tests/reference/install_yolov5.sh first")
-        pytest.skip("yolov5 reference venv missing (tests/reference/install_yolov5.sh creates it)")
     out = tmp_path_factory.mktemp("official")
-    config_dir = out / "config"  # the package wants Arial.ttf there and would download it
-    config_dir.mkdir()
-    shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", config_dir / "Arial.ttf")
-    env = {**os.environ, "YOLOV5_CONFIG_DIR": str(config_dir), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    python, env = yolov5_reference(out, "the official-weights tests")
     script = ROOT / "tests" / "reference" / "make_official_checkpoint.py"
     command = [str(python), str(script), str(out), "--imgsz", str(IMGSZ), "--conf-thres", str(CONF),
                "--iou-thres", str(IOU), "--calibrate", *map(str, images["calibrate"]),

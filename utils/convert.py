@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from utils.errors import UserError
+from utils.errors import UserError, run_reporting_user_errors
 from utils.image_io import IMG_FORMATS, ImageReadError, verify_image
 
 LOGGER = logging.getLogger(__name__)
@@ -246,20 +246,19 @@ def main(argv: list[str] | None = None) -> int:
     synthetic.add_argument("out", type=Path)
     synthetic.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        if args.format == "voc":
-            print(convert_voc(args.src, args.out, seed=args.seed).text())
-        elif args.format == "coco":
-            print(convert_coco(args.annotations, args.images, args.out, split=args.split, seed=args.seed).text())
-        else:
-            from utils.synthetic import build_shapes
+    return run_reporting_user_errors(lambda: _convert(args), exit_code=1)
 
-            build_shapes(args.out, seed=args.seed)
-        print(f"wrote {args.out / 'data.yaml'}")
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+def _convert(args: argparse.Namespace) -> None:
+    if args.format == "voc":
+        print(convert_voc(args.src, args.out, seed=args.seed).text())
+    elif args.format == "coco":
+        print(convert_coco(args.annotations, args.images, args.out, split=args.split, seed=args.seed).text())
+    else:
+        from utils.synthetic import build_shapes
+
+        build_shapes(args.out, seed=args.seed)
+    print(f"wrote {args.out / 'data.yaml'}")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,14 @@
 """Parity with the ultralytics ``yolov5`` PyPI package: parameter counts, state_dict names, fused outputs."""
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import matplotlib
 import pytest
 import torch
 
 from models.yolo import DetectionModel
+from tests.helpers import yolov5_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 # Printed by the yolov5 7.0.14 model summary for the same YAMLs at nc=80: (unfused, fused)
@@ -34,24 +32,11 @@ def test_parameter_counts_equal_yolov5(size):
     assert parameter_count(model.fuse()) == PUBLISHED[size][1]
 
 
-def reference_python() -> Path | None:
-    candidate = Path(os.environ.get("YOLOV5_PYTHON", ROOT / ".venv-yolov5" / "bin" / "python"))
-    return candidate if candidate.exists() else None
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """Run the reference script in the yolov5 package's venv; skip locally, fail in CI, when it is missing."""
-    python = reference_python()
-    if python is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the yolov5 parity test: run tests/reference/install_yolov5.sh first")
-        pytest.skip("yolov5 reference venv missing (tests/reference/install_yolov5.sh creates it)")
     out = tmp_path_factory.mktemp("yolov5_reference")
-    config_dir = out / "config"  # the package wants Arial.ttf there and would download it
-    config_dir.mkdir()
-    shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", config_dir / "Arial.ttf")
-    env = {**os.environ, "YOLOV5_CONFIG_DIR": str(config_dir), "MPLBACKEND": "Agg"}
+    python, env = yolov5_reference(out, "the yolov5 parity tests")
     script = ROOT / "tests" / "reference" / "yolov5_reference.py"
     result = subprocess.run([str(python), str(script), str(out)], env=env, capture_output=True, text=True, cwd=out)
     assert result.returncode == 0, result.stderr[-3000:]
