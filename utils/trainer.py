@@ -232,6 +232,7 @@ class Trainer:
         """Continue a run: epoch, best fitness, optimizer, EMA, LR schedule (re-planned if --epochs grew)."""
         self.start_epoch = checkpoint["epoch"] + 1
         self.best_fitness = checkpoint.get("best_fitness", 0.0)
+        self.best_epoch = checkpoint.get("best_epoch", checkpoint["epoch"])
         if checkpoint.get("optimizer"):
             self.optimizer.load_state_dict(checkpoint["optimizer"])
         elif self.dist.is_main:
@@ -349,7 +350,7 @@ class Trainer:
             self.best_fitness, self.best_epoch = max(fitness, self.best_fitness), epoch
         if not self.opt.nosave or final:
             self.save_checkpoint(epoch, best=self.best_epoch == epoch)
-        stop = epoch - self.best_epoch >= self.opt.patience
+        stop = not self.opt.noval and epoch - self.best_epoch >= self.opt.patience  # --noval has no fitness to watch
         if stop:
             LOGGER.info(
                 "Stopping early: no improvement in the last %d epochs; best was epoch %d",
@@ -382,6 +383,7 @@ class Trainer:
         checkpoint = {
             "epoch": epoch,
             "best_fitness": self.best_fitness,
+            "best_epoch": self.best_epoch,
             "model": half_state_dict(unwrap(self.model)),
             "ema": half_state_dict(self.ema.ema),
             "updates": self.ema.updates,
