@@ -1,0 +1,223 @@
+"""Our yolov5n/yolov5s against the ultralytics ``yolov5`` PyPI package: same architecture, same weights, same
+input, same thread count, in one run. Prints latency ratios ours/theirs (target <= 1.0) and writes a CSV.
+
+    python benchmarks/vs_yolov5.py                        # yolov5n, yolov5s; inference at 640 and 320; training
+    python benchmarks/vs_yolov5.py --models yolov5n --imgsz 320 --rounds 6 --threads 1
+
+The package lives in its own venv (``tests/reference/install_yolov5.sh``), so each side is a long-lived worker
+process (ours: this interpreter; theirs: ``.venv-yolov5/bin/python``) that reads JSON commands on stdin. The
+parent alternates them: round after round, ours times ``--runs`` calls, then theirs does, so drift in machine load
+hits both sides alike. Both load the same random state_dict (our parameter names equal theirs), fused for
+inference, under ``torch.inference_mode``. Training step: forward, each side's own YOLOv5 loss on the same fixed
+targets, backward, SGD step, at batch 16 and 320 px.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+THEIR_PYTHON = ROOT / ".venv-yolov5" / "bin" / "python"
+HYP = {"box": 0.05, "obj": 1.0, "cls": 0.5, "cls_pw": 1.0, "obj_pw": 1.0, "anchor_t": 4.0, "fl_gamma": 0.0,
+       "label_smoothing": 0.0}  # fmt: skip
+
+
+# -- worker side: runs in either venv, imports only torch and its own side's model code ---------------------------
+class Worker:
+    """One side. ``side`` is "ours" or "theirs"; commands are dicts, answers are dicts."""
+
+    def __init__(self, side: str, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        self.side, self.model, self.loss, self.optimizer = side, None, None, None
+
+    def build(self, name: str, weights: str, fused: bool) -> dict:
+        import torch
+
+        if self.side == "ours":
+            from models.yolo import DetectionModel
+
+            model = DetectionModel(f"{name}.yaml", verbose=False)
+        else:
+            import yolov5
+            from yolov5.models.yolo import Model
+
+            model = Model(str(Path(yolov5.__file__).parent / "models" / f"{name}.yaml"), ch=3, nc=80)
+        if not Path(weights).exists():
+            torch.save(model.state_dict(), weights)  # the first side to build writes the weights both use
+        model.load_state_dict(torch.load(weights, weights_only=True), strict=True)
+        self.model = model.fuse().eval() if fused else model.train()
+        if not fused:
+            self.loss = self._loss()
+            self.optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.937)
+        return {"params": sum(p.numel() for p in model.parameters())}
+
+    def _loss(self):
+        if self.side == "ours":
+            from utils.loss import YoloLoss
+
+            head = self.model.model[-1]
+            return YoloLoss(head.anchors, head.nc, box_gain=HYP["box"], obj_gain=HYP["obj"] * (320 / 640) ** 2,
+                            cls_gain=HYP["cls"], anchor_t=HYP["anchor_t"])  # fmt: skip
+        from yolov5.utils.loss import ComputeLoss
+
+        self.model.hyp = {**HYP, "obj": HYP["obj"] * (320 / 640) ** 2}
+        return ComputeLoss(self.model)
+
+    def infer(self, imgsz: int, runs: int) -> dict:
+        import torch
+
+        image = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+        times = []
+        with torch.inference_mode():
+            for _ in range(runs):
+                start = time.perf_counter()
+                self.model(image)
+                times.append(time.perf_counter() - start)
+        return {"times": times}
+
+    def train(self, batch: int, imgsz: int, runs: int) -> dict:
+        import torch
+
+        generator = torch.Generator().manual_seed(0)
+        images = torch.rand(batch, 3, imgsz, imgsz, generator=generator)
+        boxes = torch.rand(batch * 4, 4, generator=generator) * 0.5 + 0.25  # 4 boxes per image, xywh normalised
+        classes = torch.randint(0, 80, (batch * 4, 1), generator=generator).float()
+        targets = torch.cat((torch.arange(batch).repeat_interleave(4)[:, None].float(), classes, boxes), 1)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            loss, _ = self.loss(self.model(images), targets)
+            loss.backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            times.append(time.perf_counter() - start)
+        return {"times": times}
+
+
+def serve(side: str, threads: int) -> None:
+    worker = Worker(side, threads)
+    for line in sys.stdin:
+        command = json.loads(line)
+        answer = getattr(worker, command.pop("op"))(**command)
+        print(json.dumps(answer), flush=True)
+
+
+# -- parent side -------------------------------------------------------------------------------------------------
+class Side:
+    """A worker process and the JSON-lines pipe to it."""
+
+    def __init__(self, side: str, python: Path, threads: int, env: dict) -> None:
+        command = [str(python), str(Path(__file__).resolve()), "--worker", side, "--threads", str(threads)]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True)  # fmt: skip
+
+    def ask(self, op: str, **kwargs) -> dict:
+        self.process.stdin.write(json.dumps({"op": op, **kwargs}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker exited with code {self.process.wait()}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def alternate(ours: Side, theirs: Side, op: str, rounds: int, runs: int, **kwargs) -> tuple[float, float]:
+    """Median seconds per call of each side: one warm-up call each, then ``rounds`` x (ours ``runs``, theirs
+    ``runs``)."""
+    times = {"ours": [], "theirs": []}
+    for side in (ours, theirs):
+        side.ask(op, runs=1, **kwargs)
+    for _ in range(rounds):
+        times["ours"] += ours.ask(op, runs=runs, **kwargs)["times"]
+        times["theirs"] += theirs.ask(op, runs=runs, **kwargs)["times"]
+    return statistics.median(times["ours"]), statistics.median(times["theirs"])
+
+
+def their_env(scratch: Path) -> dict:
+    """The package wants a font in its config dir (it would download Arial.ttf) and a non-GUI matplotlib."""
+    fonts = ROOT / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    font = fonts / "matplotlib" / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+    config = scratch / "yolov5-config"
+    config.mkdir()
+    if font.is_file():
+        shutil.copy(font, config / "Arial.ttf")
+    return {**os.environ, "YOLOV5_CONFIG_DIR": str(config), "MPLBACKEND": "Agg"}
+
+
+def tasks(args: argparse.Namespace) -> list[tuple[str, str, dict, int, bool]]:
+    """(label, worker op, its arguments, calls per round, fused) for each measurement of one model."""
+    inference = [(f"inference {size}", "infer", {"imgsz": size}, args.runs, True) for size in args.imgsz]
+    train = {"batch": args.train_batch, "imgsz": args.train_imgsz}
+    return inference + [(f"train step b{args.train_batch} {args.train_imgsz}", "train", train, args.train_runs, False)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["yolov5n", "yolov5s"])
+    parser.add_argument("--imgsz", type=int, nargs="+", default=[640, 320], help="inference sizes")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=10, help="alternations per measurement")
+    parser.add_argument("--runs", type=int, default=5, help="inference calls per side per round")
+    parser.add_argument("--train-runs", type=int, default=2, help="training steps per side per round")
+    parser.add_argument("--train-batch", type=int, default=16)
+    parser.add_argument("--train-imgsz", type=int, default=320)
+    parser.add_argument("--csv", type=Path, default=ROOT / "runs" / "benchmarks" / "vs_yolov5.csv")
+    parser.add_argument("--worker", choices=("ours", "theirs"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        if args.worker == "ours":
+            sys.path.insert(0, str(ROOT))  # our package, imported by the worker only
+        serve(args.worker, args.threads)
+        return 0
+    if not THEIR_PYTHON.exists():
+        print(f"error: {THEIR_PYTHON} not found; run tests/reference/install_yolov5.sh", file=sys.stderr)
+        return 2
+    rows = []
+    sys.stdout.reconfigure(line_buffering=True)
+    print(f"{args.threads} threads, batch 1 inference, {args.rounds} alternating rounds of {args.runs} runs per side\n")
+    print("| model | task | ours ms | yolov5 ms | ours/yolov5 |\n|---|---|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        ours = Side("ours", Path(sys.executable), args.threads, dict(os.environ))
+        theirs = Side("theirs", THEIR_PYTHON, args.threads, their_env(scratch))
+        try:
+            for name in args.models:
+                weights = str(scratch / f"{name}.pt")
+                for task, op, kwargs, runs, fused in tasks(args):
+                    for side in (ours, theirs):
+                        side.ask("build", name=name, weights=weights, fused=fused)
+                    mine, yours = alternate(ours, theirs, op, args.rounds, runs, **kwargs)
+                    rows.append({"model": name, "task": task, "ours_ms": mine * 1e3, "yolov5_ms": yours * 1e3,
+                                 "ratio": mine / yours, "threads": args.threads})  # fmt: skip
+                    print(
+                        f"| {name} | {task} | {mine * 1e3:.1f} | {yours * 1e3:.1f} | {mine / yours:.3f} |", flush=True
+                    )
+        finally:
+            ours.close()
+            theirs.close()
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.csv, "w", newline="") as file:
+        writer = csv.DictWriter(file, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"\nCSV: {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

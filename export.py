@@ -1,0 +1,62 @@
+"""Export a checkpoint to TorchScript, ONNX, OpenVINO or TensorRT; each file is checked against PyTorch.
+
+    python export.py --weights best.pt --include torchscript onnx openvino --imgsz 640
+    python export.py --weights best.pt --include onnx --dynamic --simplify --opset 17
+    python export.py --weights best.pt --include openvino --half          # FP16 IR weights, any device
+    python export.py --weights best.pt --include engine --device 0 --half  # TensorRT, NVIDIA GPU + tensorrt
+
+Files go beside the weights, named as YOLOv5 names them: ``best.torchscript``, ``best.onnx``,
+``best_openvino_model/best.xml`` (+ ``.bin``, ``metadata.yaml``), ``best.engine``. ``detect.py --weights`` reads
+every one but ``.engine``. All the work is done by :func:`utils.exporters.export`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from utils.errors import UserError
+
+FORMATS = ("torchscript", "onnx", "openvino", "engine")  # utils.exporters.FORMATS, kept here so --help stays fast
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default="yolov5s.pt", help="checkpoint .pt written by train.py")
+    parser.add_argument("--include", nargs="+", default=["torchscript"], choices=FORMATS, help="formats to write")
+    parser.add_argument("--imgsz", "--img", "--img-size", nargs="+", type=int, default=[640], help="image h w")
+    parser.add_argument("--batch-size", type=int, default=1, help="batch size of the exported input")
+    parser.add_argument("--dynamic", action="store_true", help="ONNX/OpenVINO: dynamic batch, height and width")
+    parser.add_argument("--simplify", action="store_true", help="ONNX: simplify the graph with onnxslim")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    parser.add_argument("--half", action="store_true", help="FP16: OpenVINO weights; TorchScript/ONNX/TensorRT on GPU")
+    parser.add_argument("--device", default="cpu", help="cuda device, i.e. 0 or cpu")
+    parser.add_argument("--workspace", type=int, default=4, help="TensorRT workspace size (GB)")
+    parser.add_argument("--check-image", default=None, help="image for the self-check (default: a synthetic scene)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from utils.exporters import export  # after logging is set up; keeps `--help` fast
+
+    try:
+        results = export(**vars(args))
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\nExport complete:\n" + "\n".join(result.line() for result in results))
+    failed = [result for result in results if not result.passed]
+    if failed:
+        print(
+            f"error: {', '.join(r.format for r in failed)} differ from PyTorch by more than 1e-3 (+ 1e-5 relative)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""``export``: a checkpoint (or a model in memory) to every requested format, each file checked against PyTorch."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from utils.backends import decoded_only, export_metadata
+from utils.errors import UserError
+from utils.exporters.check import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE, check_images, compare_outputs
+from utils.exporters.onnx_file import DEFAULT_OPSET, export_onnx
+
+LOGGER = logging.getLogger(__name__)
+
+FORMATS = ("torchscript", "onnx", "openvino", "engine")  # --include choices, in the order they are written
+
+
+@dataclass
+class ExportResult:
+    """One written file. ``max_abs_diff``: the self-check's max abs difference from PyTorch on the decoded output
+    (None when not checked: TensorRT, or ``check=False``). ``passed``: False only when a float32 file's outputs are
+    not within the tolerance of :class:`~utils.exporters.check.Comparison` (float16 ones are printed, not judged)."""
+
+    format: str
+    path: Path
+    seconds: float
+    max_abs_diff: float | None = None
+    passed: bool = True
+
+    def line(self) -> str:
+        check = "not checked" if self.max_abs_diff is None else f"max abs diff vs PyTorch {self.max_abs_diff:.2e}"
+        verdict = "" if self.passed else ": MISMATCH"
+        return f"{self.format:<12} {self.path}  ({self.seconds:.1f} s, {check}{verdict})"
+
+
+def export(
+    weights: str | Path,
+    include: Sequence[str] = ("torchscript",),
+    imgsz: int | Sequence[int] = 640,
+    batch_size: int = 1,
+    dynamic: bool = False,
+    simplify: bool = False,
+    opset: int = DEFAULT_OPSET,
+    half: bool = False,
+    device: str = "cpu",
+    workspace: int = 4,
+    check_image: str | Path | None = None,
+) -> list[ExportResult]:
+    """Export checkpoint ``weights`` (``best.pt``) to ``best.torchscript``, ``best.onnx``,
+    ``best_openvino_model/best.xml`` and/or ``best.engine`` beside it, as ``include`` asks.
+
+    The model is rebuilt from the checkpoint (EMA weights), Conv+BatchNorm fused, in eval mode. Flags mean what
+    YOLOv5's ``export.py`` flags of the same names mean; see :func:`export_model` for each one.
+    """
+    from utils.checkpoint import load_checkpoint, model_from_checkpoint
+    from utils.device import select_device
+
+    weights = Path(weights)
+    if weights.suffix != ".pt":
+        raise UserError(f"--weights {weights}: export reads a .pt checkpoint of this repository")
+    target = select_device(device)
+    model = model_from_checkpoint(load_checkpoint(weights)).fuse().eval()
+    return export_model(model, list(model.names), weights.with_suffix(""), include, imgsz, batch_size, dynamic,
+                        simplify, opset, half, target, workspace, check_image)  # fmt: skip
+
+
+def export_model(
+    model: nn.Module,
+    names: Sequence[str],
+    stem: Path,
+    include: Sequence[str] = ("torchscript",),
+    imgsz: int | Sequence[int] = 640,
+    batch_size: int = 1,
+    dynamic: bool = False,
+    simplify: bool = False,
+    opset: int = DEFAULT_OPSET,
+    half: bool = False,
+    device: torch.device | str = "cpu",
+    workspace: int = 4,
+    check_image: str | Path | None = None,
+    check: bool = True,
+) -> list[ExportResult]:
+    """Export a fused eval-mode ``DetectionModel`` to ``<stem>.torchscript``, ``<stem>.onnx``,
+    ``<stem>_openvino_model/`` and ``<stem>.engine``.
+
+    ``imgsz``: ``H`` or ``(H, W)``, multiples of the model's stride; the traced input is ``(batch_size, 3, H, W)``.
+    ``dynamic``: batch, height and width free (ONNX, OpenVINO; TorchScript is marked dynamic; TensorRT batch only).
+    ``half``: float16 (TorchScript, ONNX and TensorRT need CUDA; OpenVINO stores float16 weights on any device).
+    ``check``: run each file on ``check_image`` letterboxed (see :func:`check_images`) and log its max abs difference
+    from PyTorch; float32 files must agree within 1e-3 (+ 1e-4 relative, for large boxes): ``ExportResult.passed``.
+    """
+    include = _checked_formats(include)
+    device = torch.device(device)
+    stride = int(model.stride.max())
+    shape = _checked_imgsz(imgsz, stride)
+    if batch_size < 1:
+        raise UserError(f"--batch-size {batch_size}: must be at least 1")
+    if half and device.type != "cuda" and {"torchscript", "onnx"} & set(include):
+        raise UserError("--half for torchscript/onnx needs a CUDA device (--device 0); on CPU only openvino takes it")
+    if "engine" in include and device.type != "cuda":
+        raise UserError("--include engine needs a CUDA device (--device 0); TensorRT runs on NVIDIA GPUs only")
+    metadata = export_metadata(stride, list(names), shape, dynamic)
+    reference = decoded_only(model.to(device).eval()).eval()
+    images = check_images(shape, batch_size, check_image).to(device)
+    torch_half = half and device.type == "cuda"
+    traced = decoded_only(copy.deepcopy(model).half()).eval() if torch_half else reference
+    example = images.half() if torch_half else images
+    results = []
+    with tempfile.TemporaryDirectory(prefix="export-") as scratch:
+        fp32_onnx = None  # the float32 ONNX file OpenVINO and TensorRT convert (they choose their own precision)
+        for fmt in include:
+            LOGGER.info(f"{fmt}: exporting {stem.name} at {tuple(example.shape)}{' dynamic' if dynamic else ''}...")
+            start = time.perf_counter()
+            if fmt == "torchscript":
+                path = _torchscript(traced, example, stem, metadata)
+            elif fmt == "onnx":
+                path = export_onnx(traced, example, stem.with_suffix(".onnx"), metadata, opset, dynamic, simplify)
+                fp32_onnx = None if torch_half else path
+            else:
+                if fp32_onnx is None:
+                    fp32_onnx = export_onnx(reference, images, Path(scratch) / "fp32.onnx", metadata, opset, dynamic)
+                convert = _openvino if fmt == "openvino" else _engine
+                path = convert(fp32_onnx, stem, metadata, half, dynamic, workspace, tuple(images.shape), device)
+            results.append(ExportResult(fmt, path, time.perf_counter() - start))
+    if check:
+        for result in results:
+            _self_check(result, reference, images, half)
+    return results
+
+
+def _self_check(result: ExportResult, reference: nn.Module, images: torch.Tensor, half: bool) -> None:
+    if result.format == "engine":
+        LOGGER.info("%s: not checked (DetectMultiBackend has no TensorRT runtime)", result.path)
+        return
+    comparison = compare_outputs(result.path, reference, images, half=half and images.device.type == "cuda")
+    result.max_abs_diff, result.passed = comparison.max_abs_diff, comparison.close or half
+    verdict = "" if result.passed else f" (above {ABSOLUTE_TOLERANCE:g} + {RELATIVE_TOLERANCE:g} x |value|)"
+    level = logging.INFO if result.passed else logging.WARNING
+    height, width = images.shape[2:]
+    LOGGER.log(level, f"{result.path}: max abs difference from PyTorch {result.max_abs_diff:.2e} on a letterboxed "
+               f"{height}x{width} image{verdict}")  # fmt: skip
+
+
+def _torchscript(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict) -> Path:
+    from utils.exporters.torchscript import export_torchscript
+
+    return export_torchscript(model, example, stem.with_suffix(".torchscript"), metadata)
+
+
+def _openvino(onnx_path: Path, stem: Path, metadata: dict, half: bool, *_) -> Path:
+    from utils.exporters.openvino_ir import export_openvino
+
+    return export_openvino(onnx_path, stem.parent / f"{stem.name}_openvino_model", metadata, half)
+
+
+def _engine(onnx_path, stem, metadata, half, dynamic, workspace, shape, device) -> Path:
+    from utils.exporters.tensorrt_engine import export_engine
+
+    return export_engine(onnx_path, stem.with_suffix(".engine"), metadata, shape, device, half, dynamic, workspace)
+
+
+def _checked_formats(include: Sequence[str]) -> list[str]:
+    wanted = [str(f).lower().lstrip(".") for f in include]
+    unknown = [f for f in wanted if f not in FORMATS]
+    if unknown or not wanted:
+        raise UserError(f"--include {' '.join(map(str, include)) or '(nothing)'}: choose from {', '.join(FORMATS)}")
+    return [f for f in FORMATS if f in wanted]
+
+
+def _checked_imgsz(imgsz: int | Sequence[int], stride: int) -> tuple[int, int]:
+    """``640`` or ``[640]`` -> (640, 640); ``[480, 640]`` -> (480, 640); each a positive multiple of ``stride``."""
+    sizes = [int(imgsz)] if isinstance(imgsz, int) else [int(s) for s in imgsz]
+    if len(sizes) not in (1, 2):
+        raise UserError(f"--imgsz {' '.join(map(str, sizes))}: give one size or height and width")
+    height, width = sizes * 2 if len(sizes) == 1 else sizes
+    for size in (height, width):
+        if size <= 0 or size % stride:
+            fixed = max(stride, -(-size // stride) * stride)
+            raise UserError(f"--imgsz {size}: must be a multiple of the model's stride {stride} (try {fixed})")
+    return height, width
