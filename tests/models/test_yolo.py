@@ -62,7 +62,8 @@ def check_forward_and_fuse(model: DetectionModel, dtype: torch.dtype = torch.flo
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     for a, b in zip(raw, fused_raw):  # logits reach the hundreds in random deep models: scale the bound with them
         assert (a - b).abs().max() < tolerance * max(1.0, a.abs().max().item())
-    assert torch.allclose(decoded, fused_decoded, rtol=tolerance, atol=tolerance)
+    # decoding only transforms the logits (sigmoid, squares, pixel scale): the logit bound above is the real test
+    assert torch.allclose(decoded, fused_decoded, rtol=1e-5, atol=1e-4)
 
 
 def test_every_backbone_and_native_config_is_shipped():
