@@ -189,8 +189,10 @@ def test_freeze_backbone_keeps_batchnorm_statistics(shapes_yaml, tmp_path):
 
 
 def test_user_mistakes_are_one_line(shapes_yaml, tmp_path):
-    missing = train("--data", str(tmp_path / "nope.yaml"), "--cfg", "configs/models/yolov5n.yaml", *FAST)
+    missing = train("--data", str(tmp_path / "nope.yaml"), "--cfg", "configs/models/yolov5n.yaml",
+                    "--project", str(tmp_path / "runs"), *FAST)  # fmt: skip
     assert missing.returncode == 2 and "nope.yaml" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (tmp_path / "runs").exists()  # no empty run folder left behind
     native = train(
         "--data",
         str(shapes_yaml),

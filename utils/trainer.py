@@ -90,8 +90,8 @@ class Trainer:
     # --- set-up -------------------------------------------------------------------------------------------
     def setup(self) -> None:
         self.init_seeds()
+        self.data = check_dataset(self.opt.data)  # before the run folder: a wrong --data leaves no empty run behind
         self.setup_run_dir()
-        self.data = check_dataset(self.opt.data)
         self.names = ["item"] if self.opt.single_cls else self.data["names"]
         self.num_classes = len(self.names)
         self.hyp = load_hyp(self.opt.hyp) if not self.resume_checkpoint else dict(self.resume_checkpoint["hyp"])
