@@ -2,6 +2,7 @@
 
 python val.py --weights runs/train/exp/weights/best.pt --data data/bccd.yaml --imgsz 640
 python val.py --weights best.pt --data data/shapes.yaml --task speed    # batch 1 timing
+python val.py --weights best.onnx --data data/shapes.yaml               # also .torchscript, best_openvino_model/
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
+import torch
+
+from models.yolo import DetectionModel
+from utils.backends import BackendDetector, DetectMultiBackend
 from utils.checkpoint import load_checkpoint, model_from_checkpoint
 from utils.dataloader import create_dataloader
 from utils.dataset_yaml import check_dataset
@@ -19,10 +25,12 @@ from utils.errors import UserError, run_reporting_user_errors
 from utils.evaluate import EvalResult, evaluate
 from utils.run_dir import increment_path
 
+LOGGER = logging.getLogger(__name__)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Evaluate a checkpoint on a dataset split.")
-    parser.add_argument("--weights", required=True, help="checkpoint .pt written by train.py")
+    parser.add_argument("--weights", required=True, help="checkpoint .pt, or a .torchscript/.onnx/_openvino_model")
     parser.add_argument("--data", default="data/shapes.yaml", help="dataset YAML")
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch")
     parser.add_argument("--imgsz", "--img", "--img-size", type=int, default=640, help="inference size (pixels)")
@@ -64,31 +72,68 @@ def check_names(trained: list[str], data: dict, weights: str, single_cls: bool) 
     return expected
 
 
+class LoadedModel(NamedTuple):
+    """What evaluation needs of the weights, whatever their format."""
+
+    model: torch.nn.Module  # images -> (decoded, raw or None)
+    names: list[str]
+    stride: int
+    fixed_shape: tuple[int, int] | None  # (H, W) an exported static graph must be fed
+    fixed_batch: int | None
+
+
+def load_model(weights: str, device: torch.device, half: bool) -> LoadedModel:
+    """A checkpoint becomes a fused ``DetectionModel``; an exported file (TorchScript, ONNX, OpenVINO) goes through
+    :class:`DetectMultiBackend`, wrapped so that :func:`evaluate` treats it like the model it came from."""
+    if str(weights).endswith(".pt"):
+        model = model_from_checkpoint(load_checkpoint(weights)).fuse().to(device)
+        return LoadedModel(model, list(model.names), int(model.stride.max()), None, None)
+    backend = DetectMultiBackend(weights, device, fp16=half)
+    return LoadedModel(BackendDetector(backend), backend.names, backend.stride, backend.fixed_shape,
+                       backend.fixed_batch)  # fmt: skip
+
+
+def input_plan(loaded: LoadedModel, args: argparse.Namespace) -> tuple[int, int, bool]:
+    """(image size, batch size, rect batches): a static export is fed its own square size and batch."""
+    batch_size = 1 if args.task == "speed" else args.batch_size
+    if loaded.fixed_shape is None:
+        return args.imgsz, loaded.fixed_batch or batch_size, True
+    height, width = loaded.fixed_shape
+    if height != width:
+        raise UserError(f"{args.weights}: fixed input {height}x{width} is not square; export it with --dynamic")
+    if height != args.imgsz:
+        LOGGER.info("%s has a fixed input size %dx%d; using it instead of --imgsz %d", args.weights, height, width,
+                    args.imgsz)  # fmt: skip
+    return height, loaded.fixed_batch or 1, False
+
+
 def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     """Load, check and evaluate; returns the result and the run folder (None for ``--task speed``)."""
     device = select_device(args.device)
     if args.half and device.type != "cuda":
         raise UserError(f"--half needs a CUDA device, but the device is {device}; drop --half")
-    checkpoint = load_checkpoint(args.weights)
+    loaded = load_model(args.weights, device, args.half)
+    if args.augment and not isinstance(loaded.model, DetectionModel):
+        raise UserError(f"--augment needs a .pt checkpoint, not {args.weights}")
     data = check_dataset(args.data)
-    model = model_from_checkpoint(checkpoint)
-    names = check_names(list(model.names), data, args.weights, args.single_cls)
-    model = model.fuse().to(device)
+    names = check_names(loaded.names, data, args.weights, args.single_cls)
     speed = args.task == "speed"
     split = "val" if speed else args.task
     if not data[split]:
         raise UserError(f"{data['yaml_file']}: no '{split}' split to evaluate (add a '{split}:' key)")
-    batch_size = 1 if speed else args.batch_size
+    imgsz, batch_size, rect = input_plan(loaded, args)
     loader, _ = create_dataloader(
-        data[split], args.imgsz, batch_size, int(model.stride.max()), rect=True, pad=0.5, workers=args.workers,
+        data[split], imgsz, batch_size, loaded.stride, rect=rect, pad=0.5 if rect else 0.0, workers=args.workers,
         single_cls=args.single_cls, prefix=f"{split}: ", num_classes=data["nc"],
     )  # fmt: skip
+    model = loaded.model
     save_dir = None if speed else increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
     conf_thres, iou_thres = (0.25, 0.45) if speed else (args.conf_thres, args.iou_thres)  # speed: detect.py's
     result = evaluate(
         model, loader, names, conf_thres=conf_thres, iou_thres=iou_thres, max_det=args.max_det,
         single_cls=args.single_cls, augment=args.augment, half=args.half, save_dir=save_dir, plots=not speed,
         save_txt=args.save_txt and not speed, save_conf=args.save_conf, save_json=args.save_json and not speed,
+        device=device,
     )  # fmt: skip
     return result, save_dir
 

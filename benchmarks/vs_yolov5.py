@@ -18,7 +18,6 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from yolov5_package import THEIR_PYTHON, their_env
+
 ROOT = Path(__file__).resolve().parents[1]
-THEIR_PYTHON = ROOT / ".venv-yolov5" / "bin" / "python"
 HYP = {"box": 0.05, "obj": 1.0, "cls": 0.5, "cls_pw": 1.0, "obj_pw": 1.0, "anchor_t": 4.0, "fl_gamma": 0.0,
        "label_smoothing": 0.0}  # fmt: skip
 
@@ -146,17 +146,6 @@ def alternate(ours: Side, theirs: Side, op: str, rounds: int, runs: int, **kwarg
         times["ours"] += ours.ask(op, runs=runs, **kwargs)["times"]
         times["theirs"] += theirs.ask(op, runs=runs, **kwargs)["times"]
     return statistics.median(times["ours"]), statistics.median(times["theirs"])
-
-
-def their_env(scratch: Path) -> dict:
-    """The package wants a font in its config dir (it would download Arial.ttf) and a non-GUI matplotlib."""
-    fonts = ROOT / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-    font = fonts / "matplotlib" / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
-    config = scratch / "yolov5-config"
-    config.mkdir()
-    if font.is_file():
-        shutil.copy(font, config / "Arial.ttf")
-    return {**os.environ, "YOLOV5_CONFIG_DIR": str(config), "MPLBACKEND": "Agg"}
 
 
 def tasks(args: argparse.Namespace) -> list[tuple[str, str, dict, int, bool]]:

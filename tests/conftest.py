@@ -80,3 +80,29 @@ def bccd_yolo(tmp_path_factory: pytest.TempPathFactory):
 
     out = tmp_path_factory.mktemp("bccd") / "bccd"
     return out, convert_voc(BCCD, out)
+
+
+@pytest.fixture(scope="session")
+def bccd_weights(tmp_path_factory: pytest.TempPathFactory, bccd_yolo) -> Path:
+    """best.pt of yolov5n trained on BCCD itself for 3 short epochs at 160 px: an early but real blood-cell
+    detector for the evaluator and export tests."""
+    from utils.train_options import TrainOptions
+    from utils.trainer import Trainer
+
+    project = tmp_path_factory.mktemp("bccd_train")
+    options = TrainOptions(
+        data=str(bccd_yolo[0] / "data.yaml"),
+        cfg="configs/models/yolov5n.yaml",
+        epochs=3,
+        imgsz=160,
+        batch_size=16,
+        device="cpu",
+        workers=1,
+        noplots=True,
+        noval=True,
+        project=str(project),
+        noautoanchor=True,
+        seed=0,
+    )
+    Trainer(options).fit()
+    return project / "exp" / "weights" / "best.pt"

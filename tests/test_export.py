@@ -1,24 +1,20 @@
 """export.py end to end on the trained shapes checkpoint: files beside the weights, the strict 1e-3 self-check,
-detect.py on every exported format, and mAP from ONNX/OpenVINO equal to PyTorch's on the shapes val split.
-
-val.py reads ``.pt`` checkpoints only for now, so the mAP test runs :func:`utils.evaluate.evaluate` (what val.py
-calls) through a small adapter around ``DetectMultiBackend``.
+detect.py and val.py on every exported format, static exports fed their own size, and mAP from ONNX/OpenVINO
+equal to PyTorch's on shapes val and on BCCD test.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
 import detect
 import export
-from utils.backends import DetectMultiBackend
-from utils.dataloader import create_dataloader
-from utils.evaluate import evaluate
+import val
 
 SIZE = 160
 NAMES = ["circle", "rectangle", "triangle"]
@@ -65,31 +61,60 @@ def test_detect_runs_every_format(exported: Path, name: str, shapes_root: Path, 
     assert (tmp_path / "exp" / source.name).is_file() and (tmp_path / "exp" / "labels" / f"{source.stem}.txt").is_file()
 
 
-class _Evaluable(nn.Module):
-    """``DetectMultiBackend`` as :func:`evaluate` expects a model: ``(decoded, raw)`` and one parameter for dtype."""
-
-    def __init__(self, backend: DetectMultiBackend) -> None:
-        super().__init__()
-        self.backend = backend
-        self.dtype_probe = nn.Parameter(torch.zeros(()), requires_grad=False)
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.backend(images), None
+def val_run(weights: Path, data_yaml: Path, save_dir: Path, *extra: str):
+    """val.py's pipeline on ``weights``; returns (result, folder with predictions.json)."""
+    argv = ["--weights", str(weights), "--data", str(data_yaml), "--imgsz", str(SIZE), "--batch-size", "8", "--workers",
+            "0", "--device", "cpu", "--project", str(save_dir), "--name", Path(weights).name, *extra]  # fmt: skip
+    return val.run(val.parse_args(argv))
 
 
 @pytest.mark.slow
-def test_map_from_onnx_and_openvino_equals_pytorch(exported: Path, shapes_root: Path) -> None:
-    loader, _ = create_dataloader(str(shapes_root / "images" / "val"), SIZE, 8, 32, rect=True, pad=0.5, workers=0,
-                                  num_classes=len(NAMES))  # fmt: skip
+def test_val_scores_every_format_like_pytorch(exported: Path, shapes_yaml: Path, tmp_path: Path) -> None:
+    """Dynamic exports get the same rectangular batches as the checkpoint, so their mAP must agree closely."""
     maps = {}
-    for name in ("best.pt", "best.onnx", "best_openvino_model"):
-        backend = DetectMultiBackend(exported.parent / name)
-        model = backend.model if backend.format == "pt" else _Evaluable(backend)
-        maps[name] = evaluate(model, loader, NAMES).map
+    for name in ("best.pt", "best.torchscript", "best.onnx", "best_openvino_model"):
+        result, _ = val_run(exported.parent / name, shapes_yaml, tmp_path)
+        maps[name] = result.map
     assert maps["best.pt"] > 0.05, maps  # a real, if weak, detector
-    assert (
-        abs(maps["best.onnx"] - maps["best.pt"]) < 0.005 and abs(maps["best_openvino_model"] - maps["best.pt"]) < 0.005
-    )
+    assert all(abs(value - maps["best.pt"]) < 0.005 for value in maps.values()), maps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_val_feeds_a_static_export_its_own_size_and_batch(
+    fmt: str, shapes_weights: Path, shapes_yaml: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from utils.exporters import export as export_weights
+
+    shutil.copy(shapes_weights, tmp_path / "best.pt")
+    (exported_file,) = export_weights(tmp_path / "best.pt", [fmt], imgsz=SIZE, batch_size=3)
+    with caplog.at_level(logging.INFO):
+        result, _ = val_run(exported_file.path, shapes_yaml, tmp_path, "--imgsz", "320")
+    assert result.batch_shape == (3, 3, SIZE, SIZE)  # square letterbox at the export size, the export's batch
+    assert result.images == 32  # 10 batches of 3, then 2 images zero-padded to the graph's batch
+    assert f"fixed input size {SIZE}x{SIZE}; using it instead of --imgsz 320" in caplog.text
+    assert result.map > 0.05
+
+
+@pytest.mark.slow
+def test_bccd_test_map_from_onnx_and_openvino_equals_pytorch(bccd_weights: Path, bccd_yolo, tmp_path: Path) -> None:
+    """On BCCD test, with a model trained on BCCD: mAP@0.5:0.95 within 0.005 of PyTorch's, and the same
+    detections (their count within 1%), which a weak model's small mAP alone would not show."""
+    weights = tmp_path / "best.pt"
+    shutil.copy(bccd_weights, weights)
+    assert export.main(["--weights", str(weights), "--include", "onnx", "openvino", "--imgsz", str(SIZE),
+                        "--dynamic"]) == 0  # fmt: skip
+    results, detections = {}, {}
+    for name in ("best.pt", "best.onnx", "best_openvino_model"):
+        result, save_dir = val_run(weights.parent / name, bccd_yolo[0] / "data.yaml", tmp_path / "val", "--task",
+                                   "test", "--save-json")  # fmt: skip
+        results[name] = result
+        detections[name] = len(json.loads((save_dir / "predictions.json").read_text()))
+    reference = results["best.pt"]
+    assert reference.map50 > 0.005 and detections["best.pt"] > 1000  # real, if early, blood-cell detections
+    for name in ("best.onnx", "best_openvino_model"):
+        assert abs(results[name].map - reference.map) < 0.005, (name, results[name].map, reference.map)
+        assert abs(detections[name] - detections["best.pt"]) <= 0.01 * detections["best.pt"], detections
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -62,6 +62,19 @@ class _DecodedOnly(nn.Module):
         return self.model(x)[0]
 
 
+class BackendDetector(nn.Module):
+    """A :class:`DetectMultiBackend` seen as a ``DetectionModel`` in eval mode: ``images -> (decoded, None)``, so
+    :func:`utils.evaluate.evaluate` scores any exported format with the code that scores checkpoints (there are
+    no raw per-level outputs, hence no validation loss)."""
+
+    def __init__(self, backend: DetectMultiBackend) -> None:
+        super().__init__()
+        self.backend = backend
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.backend(images), None
+
+
 def export_metadata(stride: int, names: list[str], imgsz: tuple[int, int], dynamic: bool = False) -> dict:
     """The metadata every exported format carries (see the module docstring for where each format stores it)."""
     return {"stride": int(stride), "names": [str(n) for n in names], "imgsz": [int(imgsz[0]), int(imgsz[1])],
@@ -72,7 +85,8 @@ class DetectMultiBackend(nn.Module):
     """Load ``weights`` in whichever format its suffix names and run it with the shared contract above.
 
     Attributes: ``names`` (list of class names, index = class id), ``stride`` (int, the largest stride),
-    ``fixed_shape`` (``(H, W)`` the model must be fed, or ``None`` when any stride multiple works), ``format``
+    ``fixed_shape`` (``(H, W)`` the model must be fed, or ``None`` when any stride multiple works), ``fixed_batch``
+    (the batch size a static ONNX/OpenVINO graph takes, else ``None``), ``format``
     (``"pt"``, ``"torchscript"``, ``"onnx"``, ``"openvino"``), ``fp16``, ``device``, and ``model`` (the
     ``DetectionModel`` for ``.pt``, else ``None``; test-time augmentation needs it).
     """
@@ -86,6 +100,7 @@ class DetectMultiBackend(nn.Module):
             LOGGER.info("--half needs a CUDA device; running in float32 on %s", self.device)
         self.model: nn.Module | None = None
         self.fixed_shape: tuple[int, int] | None = None
+        self.fixed_batch: int | None = None
         self.format = _format_of(path)
         if not path.exists():
             raise UserError(f"weights not found: {path}")
@@ -142,6 +157,7 @@ class DetectMultiBackend(nn.Module):
         self.input_name, self.output_name = model_input.name, self.session.get_outputs()[0].name
         self.input_dtype = np.float16 if model_input.type == "tensor(float16)" else np.float32
         self.fixed_shape = _static_hw(model_input.shape)
+        self.fixed_batch = _static_batch(model_input.shape)
         props = self.session.get_modelmeta().custom_metadata_map
         return {"stride": props.get("stride"), "names": props.get("names")}
 
@@ -157,6 +173,8 @@ class DetectMultiBackend(nn.Module):
         shape = model.input(0).get_partial_shape()
         if shape.is_static:
             self.fixed_shape = _static_hw(list(shape.to_shape()))
+        if shape[0].is_static:
+            self.fixed_batch = shape[0].get_length()
         self.compiled = core.compile_model(model, "CPU")
         sidecar = xml.parent / OPENVINO_METADATA
         if not sidecar.is_file():
@@ -168,6 +186,16 @@ class DetectMultiBackend(nn.Module):
     # -- inference ---------------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB 0..1 -> (B, N, 5 + nc) float32 decoded predictions (xywh pixels, obj, class probs)."""
+        if self.fixed_batch is None or images.shape[0] == self.fixed_batch:
+            return self._run(images)
+        outputs = []  # a static graph takes exactly fixed_batch images: feed it chunks, the last one zero-padded
+        for chunk in images.split(self.fixed_batch):
+            count = chunk.shape[0]
+            padding = chunk.new_zeros((self.fixed_batch - count, *chunk.shape[1:]))
+            outputs.append(self._run(torch.cat((chunk, padding)) if len(padding) else chunk)[:count])
+        return torch.cat(outputs)
+
+    def _run(self, images: torch.Tensor) -> torch.Tensor:
         if self.format == "pt":
             return self.model(images.half() if self.fp16 else images.float())[0].float()
         if self.format == "torchscript":
@@ -217,6 +245,11 @@ def _static_hw(shape: list) -> tuple[int, int] | None:
     if isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0:
         return height, width
     return None
+
+
+def _static_batch(shape: list) -> int | None:
+    """The batch size of an NCHW input shape when it is a fixed integer, else None."""
+    return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
 
 
 def _names_list(names: object, path: Path) -> list[str]:

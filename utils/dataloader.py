@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from utils.continuous_loader import ContinuousDataLoader
 from utils.dataset import YoloDataset
 from utils.dataset_files import SplitSource
 
@@ -49,6 +50,7 @@ def create_dataloader(
     pad: float = 0.0,
     prefix: str = "",
     num_classes: int | None = None,
+    continuous: bool = False,
 ) -> tuple[DataLoader, YoloDataset]:
     """Loader and dataset for one split. Each batch is ``(images, targets, paths, shapes)``:
 
@@ -59,7 +61,8 @@ def create_dataloader(
 
     ``rank >= 0`` (DDP) uses a ``DistributedSampler`` seeded with ``seed``; call ``loader.sampler.set_epoch(epoch)``
     each epoch. Shuffling is turned off with ``rect`` (batches are built from aspect-sorted images).
-    ``num_classes`` makes a class id >= nc in a label file an error.
+    ``num_classes`` makes a class id >= nc in a label file an error. ``continuous`` (training) returns a
+    :class:`ContinuousDataLoader`, whose workers run from one epoch into the next; call its ``close()`` at the end.
     """
     if rect and shuffle:
         LOGGER.warning("%sWARNING rect=True is incompatible with shuffle, setting shuffle=False", prefix)
@@ -86,7 +89,7 @@ def create_dataloader(
     sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if rank >= 0 else None
     generator = torch.Generator()
     generator.manual_seed(seed + max(rank, 0))  # different augmentations on each DDP rank
-    loader = DataLoader(
+    loader = (ContinuousDataLoader if continuous else DataLoader)(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle and sampler is None,

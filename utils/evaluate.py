@@ -196,7 +196,7 @@ def evaluate(
         save_json: also run pycocotools' COCOeval on the same detections (``coco_map``, ``coco_map50``).
         verbose: log the table with one row per class.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = torch.device(device) if device is not None else _parameter_like(model).device
     if half and device.type != "cuda":
         raise UserError(f"--half needs a CUDA device, got {device}; drop --half")
     if augment and compute_loss is not None:
@@ -227,7 +227,7 @@ def evaluate(
 
 def _run_batches(model, dataloader, names, device, collector, settings, plot_dir):
     """The inference loop: returns (seconds [pre, inference, nms], summed loss parts or None, batch count, shape)."""
-    dtype = next(model.parameters()).dtype
+    dtype = _parameter_like(model).dtype
     times, loss, batches, shape = [0.0, 0.0, 0.0], None, 0, ()
     for batch_index, (images, targets, paths, shapes) in enumerate(dataloader):
         t0 = _clock(device)
@@ -269,6 +269,12 @@ def _run_batches(model, dataloader, names, device, collector, settings, plot_dir
         if plot_dir is not None and batch_index < PLOTTED_BATCHES:
             _plot_batch(images, targets, predictions, paths, names, plot_dir, batch_index)
     return times, loss, batches, shape
+
+
+def _parameter_like(model: torch.nn.Module) -> torch.Tensor:
+    """A tensor on the model's device in its input dtype: its first parameter; float32 on CPU for a model without
+    parameters (an exported format, which casts its input itself)."""
+    return next(model.parameters(), torch.empty(0))
 
 
 def _collect_image(collector, detections, labels, image_shape, shapes, path, single_cls) -> None:

@@ -85,6 +85,8 @@ class Trainer:
                     break
             return self.finish() if self.dist.is_main else {}
         finally:
+            if getattr(self, "train_loader", None) is not None:
+                self.train_loader.close()
             distributed.cleanup(self.dist)
 
     # --- set-up -------------------------------------------------------------------------------------------
@@ -170,6 +172,7 @@ class Trainer:
             single_cls=self.opt.single_cls,
             prefix="train: ",
             num_classes=self.num_classes,
+            continuous=True,
         )
         self.val_loader = None
         if self.dist.is_main:
@@ -260,7 +263,7 @@ class Trainer:
         """Train one epoch; return the mean (box, obj, cls) losses."""
         self.model.train()
         keep_frozen_in_eval(self.frozen)
-        if self.dist.distributed:
+        if self.dist.distributed:  # read once, when the loader's stream starts; it numbers later passes itself
             self.train_loader.sampler.set_epoch(epoch)
         batches = len(self.train_loader)
         mean_losses = np.zeros(3)
@@ -374,6 +377,7 @@ class Trainer:
             plots=plots and not self.opt.noplots,
             device=self.device,
         )
+        LOGGER.info("%s", result.table())  # YOLOv5 prints the "all" row after every epoch
         val_losses = (
             np.array([float(result.loss.get(k, 0.0)) for k in ("box", "obj", "cls")]) if result.loss else np.zeros(3)
         )

@@ -22,15 +22,14 @@ from utils.safe_unpickle import ModuleRecord, record_state_dict
 
 __all__ = ["YOLOV5_CLASSES", "YOLOV5_HINT", "convert_yolov5_checkpoint", "is_yolov5_checkpoint"]
 
-YOLOV5_MODEL_CLASSES = frozenset({"models.yolo.DetectionModel", "models.yolo.Model"})  # v6.2+ / v6.0-v6.1
-YOLOV5_CLASSES = YOLOV5_MODEL_CLASSES | frozenset(
+# Their repository pickles ``models.yolo.*``; the ``yolov5`` PyPI package the same classes as ``yolov5.models...``.
+_THEIR_CLASSES = ("models.yolo.DetectionModel", "models.yolo.Model")  # v6.2+ / v6.0-v6.1
+_THEIR_LAYERS = ("models.yolo.Detect", "models.common.Conv", "models.common.Bottleneck", "models.common.C3",
+                 "models.common.SPPF", "models.common.Concat")  # fmt: skip
+YOLOV5_MODEL_CLASSES = frozenset(prefix + name for name in _THEIR_CLASSES for prefix in ("", "yolov5."))
+YOLOV5_CLASSES = YOLOV5_MODEL_CLASSES | frozenset(prefix + name for name in _THEIR_LAYERS for prefix in ("", "yolov5."))
+YOLOV5_CLASSES |= frozenset(
     {
-        "models.yolo.Detect",
-        "models.common.Conv",
-        "models.common.Bottleneck",
-        "models.common.C3",
-        "models.common.SPPF",
-        "models.common.Concat",
         "torch.nn.modules.container.Sequential",
         "torch.nn.modules.container.ModuleList",
         "torch.nn.modules.conv.Conv2d",
