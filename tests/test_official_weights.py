@@ -67,6 +67,20 @@ def test_the_file_has_their_layout_and_loads_strictly(official):
     assert len(checkpoint["model"]) == 349 and checkpoint["model"]["model.0.conv.weight"].dtype == torch.float16
 
 
+def test_the_pypi_package_class_names_load_the_same(official):
+    """best.pt from the ``yolov5`` PyPI package pickles ``yolov5.models.yolo.DetectionModel``; it reads alike."""
+    path, _ = official
+    package_file = path.with_name("yolov5s_package_paths.pt")
+    import zipfile
+
+    with zipfile.ZipFile(package_file) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    assert b"cyolov5.models.yolo\nDetectionModel\n" in pickled
+    theirs, ours = load_checkpoint(package_file), load_checkpoint(path)
+    assert theirs["names"] == ours["names"] and theirs["model"].keys() == ours["model"].keys()
+    assert all(torch.equal(theirs["model"][k], ours["model"][k]) for k in ours["model"])
+
+
 def test_detect_gives_the_package_boxes(official, images, tmp_path):
     path, expected = official
     code = detect.main(["--weights", str(path), "--source", str(images["detect"][0].parent), "--imgsz", str(IMGSZ),

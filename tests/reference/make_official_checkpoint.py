@@ -9,7 +9,8 @@ Runs inside the ``yolov5`` package's venv (see ``install_yolov5.sh``), never our
    statistics from the ``--calibrate`` images: an untrained model's scores are all alike, which makes NMS ties.
 2. Saves ``OUT_DIR/yolov5s.pt`` as their ``strip_optimizer`` leaves a release file: ``{'model': fp16 model,
    'ema': None, 'epoch': -1, ...}``. The package's classes live under ``yolov5.models``; the file names them
-   ``models.yolo`` / ``models.common`` as the ultralytics repository writes them.
+   ``models.yolo`` / ``models.common`` as the ultralytics repository writes them. ``yolov5s_package_paths.pt``
+   is the same checkpoint with the package's own ``yolov5.models...`` names, as its train.py writes best.pt.
 3. Writes ``OUT_DIR/detections.json``: for each ``--images`` file, the boxes of their detect.py pipeline (letterbox
    with the long side at ``--imgsz`` padded to a stride multiple, the fused model, their NMS, boxes scaled back and
    rounded) as ``[x1, y1, x2, y2, conf, class]`` rows.
@@ -132,6 +133,7 @@ def main() -> None:
     checkpoint = release_checkpoint(model)
     with official_module_paths():
         torch.save(checkpoint, args.out_dir / "yolov5s.pt")
+    torch.save(checkpoint, args.out_dir / "yolov5s_package_paths.pt")  # as the PyPI package's train.py pickles it
 
     inference = deepcopy(checkpoint["model"]).float().fuse().eval()  # the saved fp16 weights, as detect.py runs
     detections = {}
