@@ -5,9 +5,9 @@ built from the label files (conf 0.001, NMS IoU 0.6, at most 300 detections, no 
     python benchmarks/bccd_vs_yolov5.py                       # yolov5n x2 (100 epochs), yolov5s and -efficientnet-b0
     python benchmarks/bccd_vs_yolov5.py --runs ours:yolov5n:3 yolov5:yolov5n:3 --work /tmp/bccd_bench
 
-A run is ``side:config:epochs`` with side ``ours`` or ``yolov5``. Settings, both sides: ``--imgsz 320
---batch-size 16 --seed 0 --device cpu --workers 2``, ``hyp.scratch-low.yaml``, default thread count. Training
-seconds per epoch are read from each side's tqdm training bars (the epoch's elapsed time, validation excluded);
+A run is ``side:config:epochs[:seed]`` with side ``ours`` or ``yolov5`` (seed 0 unless given). Settings, both
+sides: ``--imgsz 320 --batch-size 16 --device cpu --workers 2``, ``hyp.scratch-low.yaml``, default thread count.
+Training seconds per epoch are read from each side's tqdm training bars (the epoch's elapsed time, validation excluded);
 wall time includes validation and start-up. The package's best.pt is read by our checkpoint loader, which
 rebuilds the same architecture and loads its tensors strictly (its EMA, as the package's own val.py uses), so both
 sides' detections come from the same pre- and post-processing. A run whose best.pt exists is not trained again.
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_RUNS = ["ours:yolov5n:100", "yolov5:yolov5n:100", "ours:yolov5s:50", "ours:yolov5s-efficientnet-b0:50"]
-COMMON = ["--imgsz", "320", "--batch-size", "16", "--seed", "0", "--device", "cpu", "--workers", "2", "--weights", ""]
+COMMON = ["--imgsz", "320", "--batch-size", "16", "--device", "cpu", "--workers", "2", "--weights", ""]
 # The end of a training bar: "  7/99  0G  0.09  0.17  0.03  412  320: 100%|##########| 13/13 [00:09<00:00, ...]"
 EPOCH_BAR = re.compile(r"^\s*(\d+)/\d+\s+\S+G\s.*\|\s*(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)<")
 
@@ -49,8 +49,13 @@ def prepare(work: Path, bccd: Path) -> Path:
     return data_yaml
 
 
-def train_command(side: str, config: str, epochs: int, data_yaml: Path, project: Path) -> list[str]:
-    where = ["--project", str(project), "--name", f"{side}_{config}_{epochs}", "--exist-ok", "--epochs", str(epochs)]
+def run_name(side: str, config: str, epochs: int, seed: int) -> str:
+    return f"{side}_{config}_{epochs}" + (f"_seed{seed}" if seed else "")
+
+
+def train_command(side: str, config: str, epochs: int, seed: int, data_yaml: Path, project: Path) -> list[str]:
+    where = ["--project", str(project), "--name", run_name(side, config, epochs, seed), "--exist-ok", "--epochs",
+             str(epochs), "--seed", str(seed)]  # fmt: skip
     if side == "ours":
         return [sys.executable, "train.py", "--data", str(data_yaml), "--cfg", f"configs/models/{config}.yaml",
                 "--hyp", "configs/hyps/hyp.scratch-low.yaml", *COMMON, *where]  # fmt: skip
@@ -61,14 +66,14 @@ def train_command(side: str, config: str, epochs: int, data_yaml: Path, project:
             *where]  # fmt: skip
 
 
-def train(side: str, config: str, epochs: int, data_yaml: Path, work: Path) -> dict:
+def train(side: str, config: str, epochs: int, seed: int, data_yaml: Path, work: Path) -> dict:
     """Run one training (unless its best.pt exists); returns its timing record, kept beside the log."""
-    name = f"{side}_{config}_{epochs}"
+    name = run_name(side, config, epochs, seed)
     run_dir, log, record_file = work / "runs" / name, work / f"{name}.log", work / f"{name}.json"
     if (run_dir / "weights" / "best.pt").exists() and record_file.exists():
         return json.loads(record_file.read_text())
     env = their_env(work) if side == "yolov5" else dict(os.environ)
-    command = train_command(side, config, epochs, data_yaml, work / "runs")
+    command = train_command(side, config, epochs, seed, data_yaml, work / "runs")
     print(f"training {name}: {' '.join(command)}", flush=True)
     start = time.perf_counter()
     with open(log, "w") as out:
@@ -82,6 +87,14 @@ def train(side: str, config: str, epochs: int, data_yaml: Path, work: Path) -> d
     record = {"wall_s": wall, "epochs_timed": len(epoch_seconds), "train_s_per_epoch": mean(epoch_seconds)}
     record_file.write_text(json.dumps(record))
     return record
+
+
+def parse_run(text: str) -> tuple[str, str, int, int]:
+    """``side:config:epochs[:seed]`` -> (side, config, epochs, seed)."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4) or parts[0] not in ("ours", "yolov5"):
+        raise SystemExit(f"--runs {text!r}: expected side:config:epochs[:seed] with side ours or yolov5")
+    return parts[0], parts[1], int(parts[2]), int(parts[3]) if len(parts) == 4 else 0
 
 
 def training_seconds_per_epoch(log_text: str) -> list[float]:
@@ -113,14 +126,14 @@ def score(weights: Path, data_yaml: Path, split: str, work: Path) -> tuple[float
 
 
 def write_table(rows: list[dict]) -> str:
-    header = ["side", "config", "epochs", "train s/epoch", "wall min", "val mAP50", "val mAP50-95", "test mAP50",
-              "test mAP50-95"]  # fmt: skip
+    header = ["side", "config", "epochs", "seed", "train s/epoch", "wall min", "val mAP50", "val mAP50-95",
+              "test mAP50", "test mAP50-95"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        lines.append(
-            f"| {r['side']} | {r['config']} | {r['epochs']} | {r['train_s_per_epoch']:.1f} | {r['wall_s'] / 60:.1f} "
-            f"| {r['val_map50']:.3f} | {r['val_map']:.3f} | {r['test_map50']:.3f} | {r['test_map']:.3f} |"
-        )
+        maps = [f"{r[k]:.3f}" for k in ("val_map50", "val_map", "test_map50", "test_map")]
+        timing = [f"{r['train_s_per_epoch']:.1f}", f"{r['wall_s'] / 60:.1f}"]
+        cells = [r["side"], r["config"], r["epochs"], r["seed"], *timing]
+        lines.append("| " + " | ".join(map(str, cells + maps)) + " |")
     return "\n".join(lines)
 
 
@@ -136,14 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     if any(run.startswith("yolov5:") for run in args.runs) and not THEIR_PYTHON.exists():
         raise SystemExit(f"{THEIR_PYTHON} not found: run tests/reference/install_yolov5.sh first")
     data_yaml = prepare(work, Path(args.bccd))
-    plan = [(side, config, int(epochs)) for side, config, epochs in (run.split(":") for run in args.runs)]
-    records = [train(side, config, epochs, data_yaml, work) for side, config, epochs in plan]
+    plan = [parse_run(run) for run in args.runs]
+    records = [train(*run, data_yaml, work) for run in plan]
     rows = []
-    for (side, config, epochs), record in zip(plan, records):
-        weights = work / "runs" / f"{side}_{config}_{epochs}" / "weights" / "best.pt"
+    for (side, config, epochs, seed), record in zip(plan, records):
+        weights = work / "runs" / run_name(side, config, epochs, seed) / "weights" / "best.pt"
         val_map50, val_map = score(weights, data_yaml, "val", work)
         test_map50, test_map = score(weights, data_yaml, "test", work)
-        rows.append({"side": side, "config": config, "epochs": epochs, **record, "val_map50": val_map50,
+        rows.append({"side": side, "config": config, "epochs": epochs, "seed": seed, **record, "val_map50": val_map50,
                      "val_map": val_map, "test_map50": test_map50, "test_map": test_map})  # fmt: skip
     table = write_table(rows)
     print(table)
