@@ -11,13 +11,11 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 
 from models.yolo import DetectionModel
 from utils.backends import BackendDetector, DetectMultiBackend
-from utils.checkpoint import load_checkpoint, model_from_checkpoint
 from utils.dataloader import create_dataloader
 from utils.dataset_yaml import check_dataset
 from utils.device import select_device
@@ -72,39 +70,26 @@ def check_names(trained: list[str], data: dict, weights: str, single_cls: bool) 
     return expected
 
 
-class LoadedModel(NamedTuple):
-    """What evaluation needs of the weights, whatever their format."""
-
-    model: torch.nn.Module  # images -> (decoded, raw or None)
-    names: list[str]
-    stride: int
-    fixed_shape: tuple[int, int] | None  # (H, W) an exported static graph must be fed
-    fixed_batch: int | None
+def load_model(weights: str, device: torch.device, half: bool) -> tuple[torch.nn.Module, DetectMultiBackend]:
+    """The detector for :func:`evaluate` and the loader that read it. One loader for every format: a checkpoint
+    gives its fused ``DetectionModel`` (``--half`` then runs through autocast); an exported file (TorchScript,
+    ONNX, OpenVINO) is wrapped so that :func:`evaluate` treats it like the model it came from."""
+    backend = DetectMultiBackend(weights, device, fp16=half and not str(weights).endswith(".pt"))
+    return (backend.model if backend.format == "pt" else BackendDetector(backend)), backend
 
 
-def load_model(weights: str, device: torch.device, half: bool) -> LoadedModel:
-    """A checkpoint becomes a fused ``DetectionModel``; an exported file (TorchScript, ONNX, OpenVINO) goes through
-    :class:`DetectMultiBackend`, wrapped so that :func:`evaluate` treats it like the model it came from."""
-    if str(weights).endswith(".pt"):
-        model = model_from_checkpoint(load_checkpoint(weights)).fuse().to(device)
-        return LoadedModel(model, list(model.names), int(model.stride.max()), None, None)
-    backend = DetectMultiBackend(weights, device, fp16=half)
-    return LoadedModel(BackendDetector(backend), backend.names, backend.stride, backend.fixed_shape,
-                       backend.fixed_batch)  # fmt: skip
-
-
-def input_plan(loaded: LoadedModel, args: argparse.Namespace) -> tuple[int, int, bool]:
+def input_plan(backend: DetectMultiBackend, args: argparse.Namespace) -> tuple[int, int, bool]:
     """(image size, batch size, rect batches): a static export is fed its own square size and batch."""
     batch_size = 1 if args.task == "speed" else args.batch_size
-    if loaded.fixed_shape is None:
-        return args.imgsz, loaded.fixed_batch or batch_size, True
-    height, width = loaded.fixed_shape
+    if backend.fixed_shape is None:
+        return args.imgsz, backend.fixed_batch or batch_size, True
+    height, width = backend.fixed_shape
     if height != width:
         raise UserError(f"{args.weights}: fixed input {height}x{width} is not square; export it with --dynamic")
     if height != args.imgsz:
         LOGGER.info("%s has a fixed input size %dx%d; using it instead of --imgsz %d", args.weights, height, width,
                     args.imgsz)  # fmt: skip
-    return height, loaded.fixed_batch or 1, False
+    return height, backend.fixed_batch or 1, False
 
 
 def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
@@ -112,21 +97,20 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     device = select_device(args.device)
     if args.half and device.type != "cuda":
         raise UserError(f"--half needs a CUDA device, but the device is {device}; drop --half")
-    loaded = load_model(args.weights, device, args.half)
-    if args.augment and not isinstance(loaded.model, DetectionModel):
+    model, backend = load_model(args.weights, device, args.half)
+    if args.augment and not isinstance(model, DetectionModel):
         raise UserError(f"--augment needs a .pt checkpoint, not {args.weights}")
     data = check_dataset(args.data)
-    names = check_names(loaded.names, data, args.weights, args.single_cls)
+    names = check_names(backend.names, data, args.weights, args.single_cls)
     speed = args.task == "speed"
     split = "val" if speed else args.task
     if not data[split]:
         raise UserError(f"{data['yaml_file']}: no '{split}' split to evaluate (add a '{split}:' key)")
-    imgsz, batch_size, rect = input_plan(loaded, args)
+    imgsz, batch_size, rect = input_plan(backend, args)
     loader, _ = create_dataloader(
-        data[split], imgsz, batch_size, loaded.stride, rect=rect, pad=0.5 if rect else 0.0, workers=args.workers,
+        data[split], imgsz, batch_size, backend.stride, rect=rect, pad=0.5 if rect else 0.0, workers=args.workers,
         single_cls=args.single_cls, prefix=f"{split}: ", num_classes=data["nc"],
     )  # fmt: skip
-    model = loaded.model
     save_dir = None if speed else increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
     conf_thres, iou_thres = (0.25, 0.45) if speed else (args.conf_thres, args.iou_thres)  # speed: detect.py's
     result = evaluate(
