@@ -4,12 +4,12 @@ input, same thread count, in one run. Prints latency ratios ours/theirs (target 
     python benchmarks/vs_yolov5.py                        # yolov5n, yolov5s; inference at 640 and 320; training
     python benchmarks/vs_yolov5.py --models yolov5n --imgsz 320 --rounds 6 --threads 1
 
-The package lives in its own venv (``tests/reference/install_yolov5.sh``), so each side is a long-lived worker
-process (ours: this interpreter; theirs: ``.venv-yolov5/bin/python``) that reads JSON commands on stdin. The
-parent alternates them: round after round, ours times ``--runs`` calls, then theirs does, so drift in machine load
-hits both sides alike. Both load the same random state_dict (our parameter names equal theirs), fused for
-inference, under ``torch.inference_mode``. Training step: forward, each side's own YOLOv5 loss on the same fixed
-targets, backward, SGD step, at batch 16 and 320 px.
+The package lives in its own venv (``tests/reference/install_yolov5.sh``), so each side is a long-lived worker process
+(ours: this interpreter; theirs: ``.venv-yolov5/bin/python``) that reads JSON commands on stdin. The parent alternates
+them: round after round, each side times ``--runs`` calls after one untimed call, the first side changing every round,
+so drift in machine load hits both sides alike. Both load the same random state_dict (our parameter names equal
+theirs), fused for inference, under ``torch.inference_mode``. Training step: forward, each side's own YOLOv5 loss on
+the same fixed targets, backward, SGD step, at batch 16 and 320 px.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ class Side:
     """A worker process and the JSON-lines pipe to it."""
 
     def __init__(self, side: str, python: Path, threads: int, env: dict) -> None:
+        self.name = side
         command = [str(python), str(Path(__file__).resolve()), "--worker", side, "--threads", str(threads)]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True)  # fmt: skip
@@ -137,14 +138,17 @@ class Side:
 
 
 def alternate(ours: Side, theirs: Side, op: str, rounds: int, runs: int, **kwargs) -> tuple[float, float]:
-    """Median seconds per call of each side: one warm-up call each, then ``rounds`` x (ours ``runs``, theirs
-    ``runs``)."""
+    """Median seconds per call of each side over ``rounds`` turns of ``runs`` timed calls each.
+
+    The side that goes first changes every round, and each turn starts with one untimed call: the first call
+    after the other process has run pays for its idle threads waking up and its caches refilling, and that cost
+    would otherwise fall on whichever side always follows."""
     times = {"ours": [], "theirs": []}
-    for side in (ours, theirs):
-        side.ask(op, runs=1, **kwargs)
-    for _ in range(rounds):
-        times["ours"] += ours.ask(op, runs=runs, **kwargs)["times"]
-        times["theirs"] += theirs.ask(op, runs=runs, **kwargs)["times"]
+    for round_index in range(rounds):
+        order = (ours, theirs) if round_index % 2 == 0 else (theirs, ours)
+        for side in order:
+            side.ask(op, runs=1, **kwargs)
+            times[side.name] += side.ask(op, runs=runs, **kwargs)["times"]
     return statistics.median(times["ours"]), statistics.median(times["theirs"])
 
 
