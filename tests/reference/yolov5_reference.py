@@ -6,7 +6,9 @@ Runs inside the package's own venv (see ``install_yolov5.sh``), never ours:
 
 Writes ``OUT_DIR/counts.json`` (unfused and fused parameter counts of yolov5n/s/m/l/x at nc=80) and, for
 yolov5s with randomised BatchNorm statistics, ``state_dict.pt``, ``input.pt`` and ``output.pt`` (the fused
-model's decoded eval output and per-level raw maps on that input).
+model's decoded eval output and per-level raw maps on that input), and ``loss.pt``: the package's ``ComputeLoss``
+(loss, its three parts, the gradient of the loss with respect to each raw map) for yolov5n with 3 classes at
+320 px on random raw maps and targets, its gains scaled from ``hyp.scratch-low.yaml`` as its ``train.py`` does.
 """
 
 import json
@@ -50,6 +52,46 @@ def main(out_dir: Path) -> None:
             torch.save(image, out_dir / "input.pt")
             torch.save({"decoded": decoded, "raw": raw}, out_dir / "output.pt")
     (out_dir / "counts.json").write_text(json.dumps(counts, indent=1))
+    torch.save(loss_case(config_dir), out_dir / "loss.pt")
+
+
+def loss_case(config_dir: Path, classes: int = 3, image_size: int = 320, batch: int = 4, boxes: int = 60) -> dict:
+    import yaml
+    from yolov5.models.yolo import Model
+    from yolov5.utils.loss import ComputeLoss
+
+    torch.manual_seed(0)
+    model = Model(str(config_dir / "yolov5n.yaml"), ch=3, nc=classes)
+    hyp = yaml.safe_load((config_dir.parent / "data" / "hyps" / "hyp.scratch-low.yaml").read_text())
+    levels = model.model[-1].nl
+    hyp["box"] *= 3 / levels  # the package's train.py scaling
+    hyp["cls"] *= classes / 80 * 3 / levels
+    hyp["obj"] *= (image_size / 640) ** 2 * 3 / levels
+    hyp["label_smoothing"] = 0.1
+    model.hyp = hyp
+    generator = torch.Generator().manual_seed(1)
+    raw = [
+        torch.randn(batch, 3, image_size // s, image_size // s, 5 + classes, generator=generator) * 1.5
+        for s in (8, 16, 32)
+    ]
+    centres = torch.rand(boxes, 2, generator=generator) * 0.8 + 0.1
+    sizes = torch.rand(boxes, 2, generator=generator) * 0.3 + 0.02
+    images = torch.randint(0, batch, (boxes, 1), generator=generator).float()
+    labels = torch.randint(0, classes, (boxes, 1), generator=generator).float()
+    targets = torch.cat((images, labels, centres, sizes), 1)
+    leaves = [r.clone().requires_grad_(True) for r in raw]
+    loss, parts = ComputeLoss(model)(leaves, targets)
+    loss.backward()
+    return {
+        "raw": raw,
+        "targets": targets,
+        "anchors": model.model[-1].anchors.clone(),
+        "loss": loss.detach(),
+        "parts": parts,
+        "grads": [leaf.grad for leaf in leaves],
+        "classes": classes,
+        "image_size": image_size,
+    }
 
 
 if __name__ == "__main__":
