@@ -10,6 +10,8 @@ them: round after round, each side times ``--runs`` calls after one untimed call
 so drift in machine load hits both sides alike. Both load the same random state_dict (our parameter names equal
 theirs), fused for inference, under ``torch.inference_mode``. Training step: forward, each side's own YOLOv5 loss on
 the same fixed targets, backward, SGD step, at batch 16 and 320 px.
+Each side also counts its minor page faults per call: memory its allocator handed back to the operating system and
+touches again, a cost that no operator profile shows.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,13 +82,14 @@ class Worker:
         import torch
 
         image = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
-        times = []
+        times, faults = [], []
         with torch.inference_mode():
             for _ in range(runs):
-                start = time.perf_counter()
+                start, start_faults = time.perf_counter(), page_faults()
                 self.model(image)
                 times.append(time.perf_counter() - start)
-        return {"times": times}
+                faults.append(page_faults() - start_faults)
+        return {"times": times, "faults": faults}
 
     def train(self, batch: int, imgsz: int, runs: int) -> dict:
         import torch
@@ -95,15 +99,21 @@ class Worker:
         boxes = torch.rand(batch * 4, 4, generator=generator) * 0.5 + 0.25  # 4 boxes per image, xywh normalised
         classes = torch.randint(0, 80, (batch * 4, 1), generator=generator).float()
         targets = torch.cat((torch.arange(batch).repeat_interleave(4)[:, None].float(), classes, boxes), 1)
-        times = []
+        times, faults = [], []
         for _ in range(runs):
-            start = time.perf_counter()
+            start, start_faults = time.perf_counter(), page_faults()
             loss, _ = self.loss(self.model(images), targets)
             loss.backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             times.append(time.perf_counter() - start)
-        return {"times": times}
+            faults.append(page_faults() - start_faults)
+        return {"times": times, "faults": faults}
+
+
+def page_faults() -> int:
+    """Minor page faults of this process so far: memory the allocator handed back to the OS and takes again."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def serve(side: str, threads: int) -> None:
@@ -137,19 +147,21 @@ class Side:
         self.process.wait()
 
 
-def alternate(ours: Side, theirs: Side, op: str, rounds: int, runs: int, **kwargs) -> tuple[float, float]:
-    """Median seconds per call of each side over ``rounds`` turns of ``runs`` timed calls each.
+def alternate(ours: Side, theirs: Side, op: str, rounds: int, runs: int, **kwargs) -> dict[str, dict[str, float]]:
+    """Median seconds and minor page faults per call of each side over ``rounds`` turns of ``runs`` timed calls.
 
     The side that goes first changes every round, and each turn starts with one untimed call: the first call
     after the other process has run pays for its idle threads waking up and its caches refilling, and that cost
     would otherwise fall on whichever side always follows."""
-    times = {"ours": [], "theirs": []}
+    answers = {"ours": {"times": [], "faults": []}, "theirs": {"times": [], "faults": []}}
     for round_index in range(rounds):
         order = (ours, theirs) if round_index % 2 == 0 else (theirs, ours)
         for side in order:
             side.ask(op, runs=1, **kwargs)
-            times[side.name] += side.ask(op, runs=runs, **kwargs)["times"]
-    return statistics.median(times["ours"]), statistics.median(times["theirs"])
+            answer = side.ask(op, runs=runs, **kwargs)
+            for key in ("times", "faults"):
+                answers[side.name][key] += answer[key]
+    return {name: {key: statistics.median(values) for key, values in side.items()} for name, side in answers.items()}
 
 
 def tasks(args: argparse.Namespace) -> list[tuple[str, str, dict, int, bool]]:
@@ -183,7 +195,8 @@ def main() -> int:
     rows = []
     sys.stdout.reconfigure(line_buffering=True)
     print(f"{args.threads} threads, batch 1 inference, {args.rounds} alternating rounds of {args.runs} runs per side\n")
-    print("| model | task | ours ms | yolov5 ms | ours/yolov5 |\n|---|---|---:|---:|---:|")
+    print("| model | task | ours ms | yolov5 ms | ours/yolov5 | page faults per call, ours / yolov5 |")
+    print("|---|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         ours = Side("ours", Path(sys.executable), args.threads, dict(os.environ))
@@ -194,12 +207,14 @@ def main() -> int:
                 for task, op, kwargs, runs, fused in tasks(args):
                     for side in (ours, theirs):
                         side.ask("build", name=name, weights=weights, fused=fused)
-                    mine, yours = alternate(ours, theirs, op, args.rounds, runs, **kwargs)
+                    medians = alternate(ours, theirs, op, args.rounds, runs, **kwargs)
+                    mine, yours = medians["ours"]["times"], medians["theirs"]["times"]
+                    faults = medians["ours"]["faults"], medians["theirs"]["faults"]
                     rows.append({"model": name, "task": task, "ours_ms": mine * 1e3, "yolov5_ms": yours * 1e3,
-                                 "ratio": mine / yours, "threads": args.threads})  # fmt: skip
-                    print(
-                        f"| {name} | {task} | {mine * 1e3:.1f} | {yours * 1e3:.1f} | {mine / yours:.3f} |", flush=True
-                    )
+                                 "ratio": mine / yours, "threads": args.threads, "ours_page_faults": faults[0],
+                                 "yolov5_page_faults": faults[1]})  # fmt: skip
+                    print(f"| {name} | {task} | {mine * 1e3:.1f} | {yours * 1e3:.1f} | {mine / yours:.3f} | "
+                          f"{faults[0]:.0f} / {faults[1]:.0f} |", flush=True)  # fmt: skip
         finally:
             ours.close()
             theirs.close()
