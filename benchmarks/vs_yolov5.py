@@ -71,8 +71,7 @@ class Worker:
             from utils.loss import YoloLoss
 
             head = self.model.model[-1]
-            return YoloLoss(head.anchors, head.nc, box_gain=HYP["box"], obj_gain=HYP["obj"] * (320 / 640) ** 2,
-                            cls_gain=HYP["cls"], anchor_t=HYP["anchor_t"])  # fmt: skip
+            return YoloLoss.from_hyp(head.anchors, head.nc, HYP, image_size=320)
         from yolov5.utils.loss import ComputeLoss
 
         self.model.hyp = {**HYP, "obj": HYP["obj"] * (320 / 640) ** 2}

@@ -54,6 +54,25 @@ class YoloLoss:
         self.bce_cls = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([cls_pw]))
         self.bce_obj = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([obj_pw]))
 
+    @classmethod
+    def from_hyp(
+        cls, anchors: torch.Tensor, num_classes: int, hyp: dict, image_size: int, label_smoothing: float = 0.0
+    ) -> YoloLoss:
+        """The loss YOLOv5 trains with: the hyp file's gains are set for 3 levels, 80 classes and 640 px, so
+        ``box`` is scaled by 3/levels, ``cls`` by classes/80 * 3/levels and ``obj`` by (image_size/640)^2 * 3/levels."""
+        per_level = 3 / anchors.shape[0]
+        return cls(
+            anchors,
+            num_classes,
+            box_gain=hyp["box"] * per_level,
+            cls_gain=hyp["cls"] * num_classes / 80 * per_level,
+            obj_gain=hyp["obj"] * (image_size / 640) ** 2 * per_level,
+            anchor_t=hyp["anchor_t"],
+            label_smoothing=label_smoothing,
+            cls_pw=hyp["cls_pw"],
+            obj_pw=hyp["obj_pw"],
+        )
+
     def __call__(self, raw: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``raw``: per-level logits (B, na, ny, nx, 5 + nc); ``targets``: (N, 6) ``[image, class, x, y, w, h]``
         normalised. Returns (total loss x batch size, {"box", "obj", "cls"} detached per-image values)."""

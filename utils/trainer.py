@@ -204,18 +204,8 @@ class Trainer:
             torch.distributed.broadcast(self.model.model[-1].anchors, 0)
 
     def build_loss(self) -> None:
-        head = self.model.model[-1]
-        levels = head.nl
-        self.loss_fn = YoloLoss(
-            head.anchors,
-            self.num_classes,
-            box_gain=self.hyp["box"] * 3 / levels,
-            cls_gain=self.hyp["cls"] * self.num_classes / 80 * 3 / levels,
-            obj_gain=self.hyp["obj"] * (self.opt.imgsz / 640) ** 2 * 3 / levels,
-            anchor_t=self.hyp["anchor_t"],
-            label_smoothing=self.opt.label_smoothing,
-            cls_pw=self.hyp["cls_pw"],
-            obj_pw=self.hyp["obj_pw"],
+        self.loss_fn = YoloLoss.from_hyp(
+            self.model.model[-1].anchors, self.num_classes, self.hyp, self.opt.imgsz, self.opt.label_smoothing
         )
 
     def build_optimizer(self) -> None:

@@ -3,7 +3,6 @@
 import json
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ import torch
 from models.yolo import DetectionModel
 from tests.helpers import yolov5_reference
 from utils.hyp import load_hyp
-from utils.trainer import Trainer
+from utils.loss import YoloLoss
 
 ROOT = Path(__file__).resolve().parents[2]
 # Printed by the yolov5 7.0.14 model summary for the same YAMLs at nc=80: (unfused, fused)
@@ -71,17 +70,15 @@ def test_yolov5s_state_dict_loads_strictly_and_fused_outputs_match(reference):
 
 
 def test_training_loss_and_its_gradients_equal_the_packages(reference):
-    """Our loss as the trainer builds it (gains scaled for levels, classes and image size; label smoothing) on the
-    package's random raw maps and targets: the same loss, the same three parts, the same gradients."""
+    """Our loss as the trainer builds it (``YoloLoss.from_hyp``: gains scaled for levels, classes and image size;
+    label smoothing) on the package's random raw maps and targets: the same loss, parts and gradients."""
     case = torch.load(reference / "loss.pt", weights_only=True)
     model = DetectionModel("configs/models/yolov5n.yaml", nc=case["classes"], verbose=False)
     assert torch.allclose(model.model[-1].anchors, case["anchors"])
     hyp = load_hyp("configs/hyps/hyp.scratch-low.yaml")
-    options = SimpleNamespace(imgsz=case["image_size"], label_smoothing=0.1)
-    trainer = SimpleNamespace(model=model, num_classes=case["classes"], hyp=hyp, opt=options)
-    Trainer.build_loss(trainer)  # the trainer's own construction, on a stand-in holding only what it reads
+    loss_fn = YoloLoss.from_hyp(model.model[-1].anchors, case["classes"], hyp, case["image_size"], label_smoothing=0.1)
     raw = [r.clone().requires_grad_(True) for r in case["raw"]]
-    loss, parts = trainer.loss_fn(raw, case["targets"])
+    loss, parts = loss_fn(raw, case["targets"])
     loss.backward()
     assert loss.item() == pytest.approx(case["loss"].item(), rel=1e-5)
     assert [parts[k].item() for k in ("box", "obj", "cls")] == pytest.approx(case["parts"].tolist(), rel=1e-5)
