@@ -50,12 +50,22 @@ def build_optimizer(
     return optimizer
 
 
-def lr_lambda(epochs: int, final_fraction: float, cosine: bool) -> Callable[[int], float]:
-    """LR multiplier per epoch: linear or cosine from 1 down to ``final_fraction`` (hyp ``lrf``) at the end."""
-    span = max(epochs - 1, 1)
+def lr_curve(epochs: int, final_fraction: float, cosine: bool) -> Callable[[float], float]:
+    """YOLOv5's LR multiplier at point ``x`` of the schedule: linear or cosine from 1 at ``x = 0`` down to
+    ``final_fraction`` (hyp ``lrf``) at ``x = epochs``."""
     if cosine:
-        return lambda epoch: ((1 - math.cos(min(epoch, span) * math.pi / span)) / 2) * (final_fraction - 1) + 1
-    return lambda epoch: (1 - min(epoch, span) / span) * (1.0 - final_fraction) + final_fraction
+        return lambda x: ((1 - math.cos(x * math.pi / epochs)) / 2) * (final_fraction - 1) + 1
+    return lambda x: (1 - x / epochs) * (1.0 - final_fraction) + final_fraction
+
+
+def epoch_lr_factor(curve: Callable[[float], float], epoch: int) -> float:
+    """The multiplier an epoch trains at once warmup is over.
+
+    YOLOv5 steps its scheduler at the end of each epoch starting from ``last_epoch = -1``, so epoch ``e`` trains at
+    ``curve(e - 1)`` and the last one at ``curve(E - 2)`` (3x ``lrf`` for 100 epochs). Following it keeps a YOLOv5
+    hyp file giving the same LRs here; the factor depends on the epoch alone, so a resumed run lands on it too.
+    """
+    return curve(max(epoch - 1, 0))
 
 
 def warmup(

@@ -39,7 +39,7 @@ from utils.evaluate import evaluate
 from utils.freeze import freeze_layers, keep_frozen_in_eval, layers_to_freeze
 from utils.hyp import load_hyp
 from utils.loss import YoloLoss
-from utils.optim import accumulation_steps, build_optimizer, lr_lambda, warmup
+from utils.optim import accumulation_steps, build_optimizer, epoch_lr_factor, lr_curve, warmup
 from utils.plots_batch import plot_images
 from utils.plots_labels import plot_labels
 from utils.results import COLUMNS, append_row, plot_results, truncate_after
@@ -77,8 +77,7 @@ class Trainer:
             stop = False
             for epoch in range(self.start_epoch, self.opt.epochs):
                 losses = self.train_one_epoch(epoch)
-                self.epoch_lrs = [group["lr"] for group in self.optimizer.param_groups]  # before the scheduler moves
-                self.scheduler.step()
+                self.epoch_lrs = [group["lr"] for group in self.optimizer.param_groups]
                 if self.dist.is_main:
                     stop = self.end_epoch(epoch, losses)
                 if distributed.broadcast_flag(stop, self.dist):
@@ -214,8 +213,9 @@ class Trainer:
         self.optimizer = build_optimizer(
             self.model, self.opt.optimizer, self.hyp["lr0"], self.hyp["momentum"], weight_decay
         )
-        self.lr_factor = lr_lambda(self.opt.epochs, self.hyp["lrf"], self.opt.cos_lr)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        self.lr_curve = lr_curve(self.opt.epochs, self.hyp["lrf"], self.opt.cos_lr)
+        for group in self.optimizer.param_groups:
+            group["initial_lr"] = self.hyp["lr0"]
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ema = ModelEMA(self.model) if self.dist.is_main else None
         self.warmup_iterations = max(round(self.hyp["warmup_epochs"] * len(self.train_loader)), MIN_WARMUP_ITERATIONS)
@@ -237,8 +237,6 @@ class Trainer:
             self.ema.updates = checkpoint.get("updates", 0)
         for group in self.optimizer.param_groups:
             group["initial_lr"] = self.hyp["lr0"]
-            group["lr"] = self.hyp["lr0"] * self.lr_factor(self.start_epoch)
-        self.scheduler.last_epoch = self.start_epoch - 1
         if self.dist.is_main:
             truncate_after(self.save_dir / "results.csv", checkpoint["epoch"])
             LOGGER.info("Resuming %s from epoch %d to %d", self.save_dir, self.start_epoch, self.opt.epochs)
@@ -270,6 +268,8 @@ class Trainer:
                 "Size",
             )
             progress = tqdm(progress, total=batches, bar_format="{l_bar}{bar:10}{r_bar}")
+        for group in self.optimizer.param_groups:  # warmup overrides it during its iterations
+            group["lr"] = group["initial_lr"] * epoch_lr_factor(self.lr_curve, epoch)
         self.optimizer.zero_grad()
         for index, (images, targets, paths, _) in progress:
             iteration = index + batches * epoch
@@ -304,7 +304,7 @@ class Trainer:
     def warm_up(self, iteration: int, epoch: int) -> int:
         """Apply warmup LRs/momentum during the first iterations; return the accumulation steps to use."""
         if iteration <= self.warmup_iterations:
-            warmup(self.optimizer, iteration, self.warmup_iterations, self.lr_factor(epoch), self.hyp)
+            warmup(self.optimizer, iteration, self.warmup_iterations, self.lr_curve(epoch), self.hyp)
         return accumulation_steps(iteration, self.warmup_iterations, self.opt.batch_size, self.opt.nbs)
 
     def maybe_rescale(self, images: torch.Tensor) -> torch.Tensor:

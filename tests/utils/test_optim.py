@@ -4,7 +4,7 @@ import torch
 from models.yolo import DetectionModel
 from utils.ema import ModelEMA
 from utils.errors import UserError
-from utils.optim import accumulation_steps, build_optimizer, lr_lambda, parameter_groups, warmup
+from utils.optim import accumulation_steps, build_optimizer, epoch_lr_factor, lr_curve, parameter_groups, warmup
 
 
 def test_three_parameter_groups_cover_every_parameter():
@@ -18,11 +18,29 @@ def test_three_parameter_groups_cover_every_parameter():
         build_optimizer(model, "RMSprop", 0.01, 0.9, 0.0)
 
 
-def test_lr_schedules_end_at_lrf():
+def yolov5_epoch_lrs(curve, epochs: int) -> list[float]:
+    """The LR each epoch trains at when a LambdaLR is driven as YOLOv5's train.py drives it: reset to
+    ``last_epoch = -1`` after construction and stepped at the end of every epoch."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, curve)
+    scheduler.last_epoch = -1
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def test_epoch_lrs_follow_yolov5s_scheduler_as_it_runs():
     for cosine in (False, True):
-        factor = lr_lambda(10, 0.01, cosine)
-        assert factor(0) == pytest.approx(1.0) and factor(9) == pytest.approx(0.01)
-    assert lr_lambda(10, 0.01, False)(5) == pytest.approx(1 - 5 / 9 * 0.99)
+        curve = lr_curve(100, 0.01, cosine)
+        ours = [epoch_lr_factor(curve, epoch) for epoch in range(100)]
+        assert ours == pytest.approx(yolov5_epoch_lrs(curve, 100))
+    linear = lr_curve(100, 0.01, False)  # the package results.csv: epoch 10 at 0.00911, 99 at 0.00030 (lr0 0.01)
+    assert epoch_lr_factor(linear, 10) == pytest.approx(0.9109)
+    assert epoch_lr_factor(linear, 99) == pytest.approx(0.0298)
+    assert lr_curve(100, 0.01, True)(100) == pytest.approx(0.01)
 
 
 def test_warmup_ramps_bias_lr_down_and_others_up():
