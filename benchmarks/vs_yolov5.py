@@ -43,7 +43,7 @@ class Worker:
         import torch
 
         torch.set_num_threads(threads)
-        self.side, self.model, self.loss, self.optimizer = side, None, None, None
+        self.side, self.model, self.optimizer = side, None, None
 
     def build(self, name: str, weights: str, fused: bool) -> dict:
         import torch
@@ -62,19 +62,19 @@ class Worker:
         model.load_state_dict(torch.load(weights, weights_only=True), strict=True)
         self.model = model.fuse().eval() if fused else model.train()
         if not fused:
-            self.loss = self._loss()
             self.optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.937)
         return {"params": sum(p.numel() for p in model.parameters())}
 
-    def _loss(self):
+    def _loss(self, imgsz: int):
+        """Each side's loss with hyp.scratch-low's gains scaled as its train.py scales them for ``imgsz``."""
         if self.side == "ours":
             from utils.loss import YoloLoss
 
             head = self.model.model[-1]
-            return YoloLoss.from_hyp(head.anchors, head.nc, HYP, image_size=320)
+            return YoloLoss.from_hyp(head.anchors, head.nc, HYP, image_size=imgsz)
         from yolov5.utils.loss import ComputeLoss
 
-        self.model.hyp = {**HYP, "obj": HYP["obj"] * (320 / 640) ** 2}
+        self.model.hyp = {**HYP, "obj": HYP["obj"] * (imgsz / 640) ** 2}
         return ComputeLoss(self.model)
 
     def infer(self, imgsz: int, runs: int) -> dict:
@@ -98,10 +98,11 @@ class Worker:
         boxes = torch.rand(batch * 4, 4, generator=generator) * 0.5 + 0.25  # 4 boxes per image, xywh normalised
         classes = torch.randint(0, 80, (batch * 4, 1), generator=generator).float()
         targets = torch.cat((torch.arange(batch).repeat_interleave(4)[:, None].float(), classes, boxes), 1)
+        compute_loss = self._loss(imgsz)
         times, faults = [], []
         for _ in range(runs):
             start, start_faults = time.perf_counter(), page_faults()
-            loss, _ = self.loss(self.model(images), targets)
+            loss, _ = compute_loss(self.model(images), targets)
             loss.backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)

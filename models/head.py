@@ -37,7 +37,7 @@ class Detect(nn.Module):
         self.register_buffer("stride", torch.zeros(self.nl), persistent=False)
         self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in in_channels)
         self.out_channels = self.no * self.na
-        self._grid_cache: dict[int, tuple[tuple, torch.Tensor]] = {}  # level -> (size, device, dtype, mode; offsets)
+        self._grid_cache: dict[int, tuple[tuple, tuple[torch.Tensor, torch.Tensor]]] = {}  # level -> (key, grids)
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         raw = []
@@ -64,23 +64,23 @@ class Detect(nn.Module):
     def _grid(self, level: int, ny: int, nx: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cell offsets (1, na, ny, nx, 2), shifted by -0.5, and anchor sizes in pixels (1, na, 1, 1, 2).
 
-        The offsets are kept per level for the last size seen, since inference repeats sizes; not while tracing,
-        so that an exported graph computes them for whatever size it is fed. Anchor sizes are always recomputed:
-        AutoAnchor and training change them.
+        Both are kept per level for the last size seen, since inference repeats sizes; not while tracing, so that an
+        exported graph computes them for whatever size it is fed. The key holds the anchors' and strides' version
+        counters: AutoAnchor, EMA updates and checkpoint loads change them in place.
         """
-        key = (ny, nx, like.device, like.dtype, torch.is_inference_mode_enabled())
+        key = (ny, nx, like.device, like.dtype, torch.is_inference_mode_enabled(), self.anchors._version,
+               self.stride._version)  # fmt: skip
         tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
         cached = self._grid_cache.get(level)
         if cached is not None and cached[0] == key and not tracing:
-            grid = cached[1]
-        else:
-            ys = torch.arange(ny, device=like.device, dtype=like.dtype)
-            xs = torch.arange(nx, device=like.device, dtype=like.dtype)
-            yv, xv = torch.meshgrid(ys, xs, indexing="ij")
-            grid = torch.stack((xv, yv), 2).expand(1, self.na, ny, nx, 2) - 0.5
-            if not tracing:
-                self._grid_cache[level] = (key, grid)
+            return cached[1]
+        ys = torch.arange(ny, device=like.device, dtype=like.dtype)
+        xs = torch.arange(nx, device=like.device, dtype=like.dtype)
+        yv, xv = torch.meshgrid(ys, xs, indexing="ij")
+        grid = torch.stack((xv, yv), 2).expand(1, self.na, ny, nx, 2) - 0.5
         anchor_grid = (self.anchors[level] * self.stride[level]).view(1, self.na, 1, 1, 2).to(like.dtype)
+        if not tracing:
+            self._grid_cache[level] = (key, (grid, anchor_grid))
         return grid, anchor_grid
 
     def set_strides(self, strides: torch.Tensor) -> None:

@@ -155,6 +155,25 @@ def test_detect_decodes_cell_centres_and_anchor_sizes():
     assert torch.allclose(decoded[..., 4:], torch.full_like(decoded[..., 4:], 0.5))
 
 
+def test_detect_follows_anchors_changed_in_place_after_a_decode():
+    """The decode grids are cached between calls; new anchors (AutoAnchor, an EMA update, a checkpoint load
+    write them in place) must show in the very next decode."""
+    head = Detect(1, [[10, 13, 16, 30, 33, 23]], [4])
+    head.set_strides(torch.tensor([8.0]))
+    torch.nn.init.zeros_(head.m[0].weight)
+    torch.nn.init.zeros_(head.m[0].bias)
+    head.eval()
+    features = [torch.rand(1, 4, 2, 2)]
+    with torch.inference_mode():
+        before = head(features)[0][0, 0, 2:4].clone()
+    head.anchors *= 2
+    with torch.inference_mode():
+        after = head(features)[0][0, 0, 2:4]
+    assert torch.allclose(before, torch.tensor([10.0, 13])) and torch.allclose(after, torch.tensor([20.0, 26]))
+    head.load_state_dict({"anchors": head.anchors / 4, **{f"m.0.{k}": v for k, v in head.m[0].state_dict().items()}})
+    assert torch.allclose(head(features)[0][0, 0, 2:4], torch.tensor([5.0, 6.5]))
+
+
 def test_detect_bias_priors():
     head = Detect(80, [[10, 13, 16, 30, 33, 23]] * 3, [8, 8, 8])
     head.set_strides(torch.tensor([8.0, 16.0, 32.0]))
