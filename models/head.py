@@ -37,7 +37,7 @@ class Detect(nn.Module):
         self.register_buffer("stride", torch.zeros(self.nl), persistent=False)
         self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in in_channels)
         self.out_channels = self.no * self.na
-        self._grid_cache: dict[int, tuple[tuple, tuple[torch.Tensor, torch.Tensor]]] = {}  # level -> (key, grids)
+        self._grid_cache: dict[int, tuple] = {}  # level -> (key, grid, anchor grid, anchor/stride versions)
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         raw = []
@@ -65,22 +65,29 @@ class Detect(nn.Module):
         """Cell offsets (1, na, ny, nx, 2), shifted by -0.5, and anchor sizes in pixels (1, na, 1, 1, 2).
 
         Both are kept per level for the last size seen, since inference repeats sizes; not while tracing, so that an
-        exported graph computes them for whatever size it is fed. The key holds the anchors' and strides' version
-        counters: AutoAnchor, EMA updates and checkpoint loads change them in place.
+        exported graph computes them for whatever size it is fed. The anchor sizes are reused only while the
+        anchors' and strides' version counters stand still (AutoAnchor, EMA updates and checkpoint loads write them
+        in place); buffers made under inference mode keep no counter, so theirs are recomputed every call.
         """
-        key = (ny, nx, like.device, like.dtype, torch.is_inference_mode_enabled(), self.anchors._version,
-               self.stride._version)  # fmt: skip
+        key = (ny, nx, like.device, like.dtype, torch.is_inference_mode_enabled())
         tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        versions = None if self.anchors.is_inference() or self.stride.is_inference() else (
+            self.anchors._version, self.stride._version)  # fmt: skip
+        grid = anchor_grid = None
         cached = self._grid_cache.get(level)
         if cached is not None and cached[0] == key and not tracing:
-            return cached[1]
-        ys = torch.arange(ny, device=like.device, dtype=like.dtype)
-        xs = torch.arange(nx, device=like.device, dtype=like.dtype)
-        yv, xv = torch.meshgrid(ys, xs, indexing="ij")
-        grid = torch.stack((xv, yv), 2).expand(1, self.na, ny, nx, 2) - 0.5
-        anchor_grid = (self.anchors[level] * self.stride[level]).view(1, self.na, 1, 1, 2).to(like.dtype)
+            grid = cached[1]
+            if versions is not None and cached[3] == versions:
+                anchor_grid = cached[2]
+        if grid is None:
+            ys = torch.arange(ny, device=like.device, dtype=like.dtype)
+            xs = torch.arange(nx, device=like.device, dtype=like.dtype)
+            yv, xv = torch.meshgrid(ys, xs, indexing="ij")
+            grid = torch.stack((xv, yv), 2).expand(1, self.na, ny, nx, 2) - 0.5
+        if anchor_grid is None:
+            anchor_grid = (self.anchors[level] * self.stride[level]).view(1, self.na, 1, 1, 2).to(like.dtype)
         if not tracing:
-            self._grid_cache[level] = (key, (grid, anchor_grid))
+            self._grid_cache[level] = (key, grid, anchor_grid, versions)
         return grid, anchor_grid
 
     def set_strides(self, strides: torch.Tensor) -> None:

@@ -174,6 +174,21 @@ def test_detect_follows_anchors_changed_in_place_after_a_decode():
     assert torch.allclose(head(features)[0][0, 0, 2:4], torch.tensor([5.0, 6.5]))
 
 
+def test_detect_built_under_inference_mode_decodes_and_follows_its_anchors():
+    """Buffers made under inference mode keep no version counter (reading one raises), as in a model
+    loaded inside ``torch.inference_mode()``; the decode must work and still see in-place anchor changes."""
+    with torch.inference_mode():
+        head = Detect(1, [[10, 13, 16, 30, 33, 23]], [4])
+        head.set_strides(torch.tensor([8.0]))
+        torch.nn.init.zeros_(head.m[0].weight)
+        torch.nn.init.zeros_(head.m[0].bias)
+        head.eval()
+        features = [torch.rand(1, 4, 2, 2)]
+        assert torch.allclose(head(features)[0][0, 0, 2:4], torch.tensor([10.0, 13]))
+        head.anchors *= 2
+        assert torch.allclose(head(features)[0][0, 0, 2:4], torch.tensor([20.0, 26]))
+
+
 def test_detect_bias_priors():
     head = Detect(80, [[10, 13, 16, 30, 33, 23]] * 3, [8, 8, 8])
     head.set_strides(torch.tensor([8.0, 16.0, 32.0]))
