@@ -155,15 +155,20 @@ def test_detect_decodes_cell_centres_and_anchor_sizes():
     assert torch.allclose(decoded[..., 4:], torch.full_like(decoded[..., 4:], 0.5))
 
 
-def test_detect_follows_anchors_changed_in_place_after_a_decode():
-    """The decode grids are cached between calls; new anchors (AutoAnchor, an EMA update, a checkpoint load
-    write them in place) must show in the very next decode."""
+def zero_weight_head() -> tuple[Detect, list[torch.Tensor]]:
+    """One-level, one-class head at stride 8 with zero weights (every box sits on its anchor's size), in eval mode,
+    and a 2x2 feature map for it."""
     head = Detect(1, [[10, 13, 16, 30, 33, 23]], [4])
     head.set_strides(torch.tensor([8.0]))
     torch.nn.init.zeros_(head.m[0].weight)
     torch.nn.init.zeros_(head.m[0].bias)
-    head.eval()
-    features = [torch.rand(1, 4, 2, 2)]
+    return head.eval(), [torch.rand(1, 4, 2, 2)]
+
+
+def test_detect_follows_anchors_changed_in_place_after_a_decode():
+    """The decode grids are cached between calls; new anchors (AutoAnchor, an EMA update, a checkpoint load
+    write them in place) must show in the very next decode."""
+    head, features = zero_weight_head()
     with torch.inference_mode():
         before = head(features)[0][0, 0, 2:4].clone()
     head.anchors *= 2
@@ -178,12 +183,7 @@ def test_detect_built_under_inference_mode_decodes_and_follows_its_anchors():
     """Buffers made under inference mode keep no version counter (reading one raises), as in a model
     loaded inside ``torch.inference_mode()``; the decode must work and still see in-place anchor changes."""
     with torch.inference_mode():
-        head = Detect(1, [[10, 13, 16, 30, 33, 23]], [4])
-        head.set_strides(torch.tensor([8.0]))
-        torch.nn.init.zeros_(head.m[0].weight)
-        torch.nn.init.zeros_(head.m[0].bias)
-        head.eval()
-        features = [torch.rand(1, 4, 2, 2)]
+        head, features = zero_weight_head()
         assert torch.allclose(head(features)[0][0, 0, 2:4], torch.tensor([10.0, 13]))
         head.anchors *= 2
         assert torch.allclose(head(features)[0][0, 0, 2:4], torch.tensor([20.0, 26]))
