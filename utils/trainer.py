@@ -235,8 +235,6 @@ class Trainer:
         if self.ema and checkpoint.get("ema"):
             self.ema.ema.load_state_dict({k: v.float() for k, v in checkpoint["ema"].items()})
             self.ema.updates = checkpoint.get("updates", 0)
-        for group in self.optimizer.param_groups:
-            group["initial_lr"] = self.hyp["lr0"]
         if self.dist.is_main:
             truncate_after(self.save_dir / "results.csv", checkpoint["epoch"])
             LOGGER.info("Resuming %s from epoch %d to %d", self.save_dir, self.start_epoch, self.opt.epochs)
