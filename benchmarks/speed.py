@@ -61,7 +61,7 @@ def load_runtime(runtime: str, cfg: str, folder: Path, threads: int):
         from models.yolo import DetectionModel
 
         torch.manual_seed(0)
-        model = DetectionModel(f"{cfg}.yaml", verbose=False).fuse().eval()
+        model = DetectionModel(f"{cfg}.yaml", verbose=False).for_inference()
         return lambda x: model(x)[0]
     if runtime == "torchscript":
         module = torch.jit.load(str(folder / f"{cfg}.torchscript")).eval()

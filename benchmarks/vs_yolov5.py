@@ -9,7 +9,7 @@ The package lives in its own venv (``tests/reference/install_yolov5.sh``), so ea
 them: round after round, each side times ``--runs`` calls after one untimed call, the first side changing every round,
 so drift in machine load hits both sides alike. Both load the same random state_dict (our parameter names equal
 theirs), fused for inference, under ``torch.inference_mode``. Training step: forward, each side's own YOLOv5 loss on
-the same fixed targets, backward, SGD step, at batch 16 and 320 px.
+the same fixed targets (gains from ``configs/hyps/hyp.scratch-low.yaml``), backward, SGD step, at batch 16 and 320 px.
 Each side also counts its minor page faults per call: memory its allocator handed back to the operating system and
 touches again, a cost that no operator profile shows.
 """
@@ -31,8 +31,7 @@ from pathlib import Path
 from yolov5_package import THEIR_PYTHON, their_env
 
 ROOT = Path(__file__).resolve().parents[1]
-HYP = {"box": 0.05, "obj": 1.0, "cls": 0.5, "cls_pw": 1.0, "obj_pw": 1.0, "anchor_t": 4.0, "fl_gamma": 0.0,
-       "label_smoothing": 0.0}  # fmt: skip
+HYP_FILE = ROOT / "configs" / "hyps" / "hyp.scratch-low.yaml"
 
 
 # -- worker side: runs in either venv, imports only torch and its own side's model code ---------------------------
@@ -60,21 +59,23 @@ class Worker:
         if not Path(weights).exists():
             torch.save(model.state_dict(), weights)  # the first side to build writes the weights both use
         model.load_state_dict(torch.load(weights, weights_only=True), strict=True)
-        self.model = model.fuse().eval() if fused else model.train()
-        if not fused:
+        if fused:  # each side as its detect.py runs it
+            self.model = model.for_inference() if self.side == "ours" else model.fuse().eval()
+        else:
+            self.model = model.train()
             self.optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.937)
         return {"params": sum(p.numel() for p in model.parameters())}
 
-    def _loss(self, imgsz: int):
-        """Each side's loss with hyp.scratch-low's gains scaled as its train.py scales them for ``imgsz``."""
+    def _loss(self, imgsz: int, hyp: dict):
+        """Each side's loss with the hyp file's gains scaled as its train.py scales them for ``imgsz``."""
         if self.side == "ours":
             from utils.loss import YoloLoss
 
             head = self.model.model[-1]
-            return YoloLoss.from_hyp(head.anchors, head.nc, HYP, image_size=imgsz)
+            return YoloLoss.from_hyp(head.anchors, head.nc, hyp, image_size=imgsz)
         from yolov5.utils.loss import ComputeLoss
 
-        self.model.hyp = {**HYP, "obj": HYP["obj"] * (imgsz / 640) ** 2}
+        self.model.hyp = {**hyp, "obj": hyp["obj"] * (imgsz / 640) ** 2, "label_smoothing": 0.0}
         return ComputeLoss(self.model)
 
     def infer(self, imgsz: int, runs: int) -> dict:
@@ -90,7 +91,7 @@ class Worker:
                 faults.append(page_faults() - start_faults)
         return {"times": times, "faults": faults}
 
-    def train(self, batch: int, imgsz: int, runs: int) -> dict:
+    def train(self, batch: int, imgsz: int, hyp: dict, runs: int) -> dict:
         import torch
 
         generator = torch.Generator().manual_seed(0)
@@ -98,7 +99,7 @@ class Worker:
         boxes = torch.rand(batch * 4, 4, generator=generator) * 0.5 + 0.25  # 4 boxes per image, xywh normalised
         classes = torch.randint(0, 80, (batch * 4, 1), generator=generator).float()
         targets = torch.cat((torch.arange(batch).repeat_interleave(4)[:, None].float(), classes, boxes), 1)
-        compute_loss = self._loss(imgsz)
+        compute_loss = self._loss(imgsz, hyp)
         times, faults = [], []
         for _ in range(runs):
             start, start_faults = time.perf_counter(), page_faults()
@@ -166,8 +167,11 @@ def alternate(ours: Side, theirs: Side, op: str, rounds: int, runs: int, **kwarg
 
 def tasks(args: argparse.Namespace) -> list[tuple[str, str, dict, int, bool]]:
     """(label, worker op, its arguments, calls per round, fused) for each measurement of one model."""
+    sys.path.insert(0, str(ROOT))
+    from utils.hyp import load_hyp
+
     inference = [(f"inference {size}", "infer", {"imgsz": size}, args.runs, True) for size in args.imgsz]
-    train = {"batch": args.train_batch, "imgsz": args.train_imgsz}
+    train = {"batch": args.train_batch, "imgsz": args.train_imgsz, "hyp": load_hyp(HYP_FILE)}
     return inference + [(f"train step b{args.train_batch} {args.train_imgsz}", "train", train, args.train_runs, False)]
 
 

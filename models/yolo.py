@@ -118,6 +118,12 @@ class DetectionModel(nn.Module):
         LOGGER.info("Fused %d Conv+BatchNorm pairs", folded)
         return self
 
+    def for_inference(self, device: torch.device | str = "cpu") -> DetectionModel:
+        """Fused, in eval mode, on ``device``, its convolution weights in channels-last (NHWC) layout: oneDNN's CPU
+        convolutions then run NHWC end to end instead of reordering NCHW activations around each call."""
+        self.fuse().eval().to(device)
+        return self.to(memory_format=torch.channels_last)
+
     def info(self, image_size: int | None = 640) -> str:
         """Log and return the one-line summary (layers, parameters, gradients, GFLOPs at ``image_size``)."""
         text = model_summary(self, self.name.replace("yolov5", "YOLOv5"), image_size)

@@ -125,7 +125,7 @@ class DetectMultiBackend(nn.Module):
             model = model_from_checkpoint(load_checkpoint(path))
         finally:
             parser_logger.setLevel(level)
-        model = model.fuse().eval().to(self.device)
+        model = model.for_inference(self.device)
         self.model = model.half() if self.fp16 else model
         return {"stride": int(model.stride.max()), "names": list(model.names)}
 

@@ -90,6 +90,24 @@ def test_fuse_keeps_outputs(cfg):
     check_forward_and_fuse(DetectionModel(cfg))
 
 
+@pytest.mark.parametrize("cfg", ["yolov5n.yaml", "yolov5s-efficientnet-b0.yaml"])
+def test_for_inference_is_fused_eval_channels_last_with_the_same_outputs(cfg):
+    torch.manual_seed(0)
+    model = DetectionModel(cfg, nc=3, verbose=False)
+    randomise_batchnorm(model)
+    images = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        expected = model.eval()(images)[0]
+        ready = copy.deepcopy(model).for_inference("cpu")
+        decoded, raw = ready(images)
+    assert not ready.training
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in ready.modules())
+    convs = [m for m in ready.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    assert [r.shape for r in raw] == [(2, 3, 96 // s, 128 // s, 8) for s in (8, 16, 32)]
+    torch.testing.assert_close(decoded, expected, rtol=1e-4, atol=1e-4)
+
+
 SWAP_NAMES = [name for name in list_backbones() if ":" not in name] + [
     "timm:convnext_nano",
     "timm:mobilenetv3_large_100",
