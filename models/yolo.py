@@ -119,8 +119,8 @@ class DetectionModel(nn.Module):
         return self
 
     def for_inference(self, device: torch.device | str = "cpu") -> DetectionModel:
-        """Fused, in eval mode, on ``device``, its convolution weights in channels-last (NHWC) layout: oneDNN's CPU
-        convolutions then run NHWC end to end instead of reordering NCHW activations around each call."""
+        """Fused, in eval mode, on ``device``, its convolution weights in channels-last (NHWC) layout, which made
+        yolov5s CPU inference ~30 % faster here (README, vs_yolov5); not measured on CUDA yet."""
         self.fuse().eval().to(device)
         return self.to(memory_format=torch.channels_last)
 
