@@ -8,8 +8,10 @@ The package lives in its own venv (``tests/reference/install_yolov5.sh``), so ea
 (ours: this interpreter; theirs: ``.venv-yolov5/bin/python``) that reads JSON commands on stdin. The parent alternates
 them: round after round, each side times ``--runs`` calls after one untimed call, the first side changing every round,
 so drift in machine load hits both sides alike. Both load the same random state_dict (our parameter names equal
-theirs), fused for inference, under ``torch.inference_mode``. Training step: forward, each side's own YOLOv5 loss on
-the same fixed targets (gains from ``configs/hyps/hyp.scratch-low.yaml``), backward, SGD step, at batch 16 and 320 px.
+theirs) and prepare the model as their own detect.py and train.py do: fused for inference, under
+``torch.inference_mode``; ours also turns the weights channels-last, for inference and training. Training step:
+forward, each side's own YOLOv5 loss on the same fixed targets (gains from ``configs/hyps/hyp.scratch-low.yaml``),
+backward, SGD step, at batch 16 and 320 px.
 Each side also counts its minor page faults per call: memory its allocator handed back to the operating system and
 touches again, a cost that no operator profile shows.
 """
@@ -62,7 +64,7 @@ class Worker:
         if fused:  # each side as its detect.py runs it
             self.model = model.for_inference() if self.side == "ours" else model.fuse().eval()
         else:
-            self.model = model.train()
+            self.model = model.for_training() if self.side == "ours" else model.train()  # as each train.py does
             self.optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.937)
         return {"params": sum(p.numel() for p in model.parameters())}
 

@@ -124,6 +124,13 @@ class DetectionModel(nn.Module):
         self.fuse().eval().to(device)
         return self.to(memory_format=torch.channels_last)
 
+    def for_training(self, device: torch.device | str = "cpu") -> DetectionModel:
+        """In training mode, on ``device``, its convolution weights in channels-last (NHWC) layout: a CPU training
+        step at batch 16, 320 px took 16-28 % less time than in NCHW here (yolov5s, EfficientNet-B0, CSPDarknet53);
+        not measured on CUDA yet. Checkpoints still store NCHW tensors (``half_state_dict``)."""
+        self.train().to(device)
+        return self.to(memory_format=torch.channels_last)
+
     def info(self, image_size: int | None = 640) -> str:
         """Log and return the one-line summary (layers, parameters, gradients, GFLOPs at ``image_size``)."""
         text = model_summary(self, self.name.replace("yolov5", "YOLOv5"), image_size)

@@ -99,8 +99,12 @@ def transfer_weights(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> 
 
 
 def half_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's state_dict with floating-point tensors in fp16 (YOLOv5 stores weights this way)."""
-    return {k: v.detach().half() if v.is_floating_point() else v.detach() for k, v in model.state_dict().items()}
+    """The model's state_dict with floating-point tensors in fp16 (YOLOv5 stores weights this way), in the
+    standard NCHW layout whatever layout the model trained in."""
+    return {
+        k: v.detach().to(torch.float16, memory_format=torch.contiguous_format) if v.is_floating_point() else v.detach()
+        for k, v in model.state_dict().items()
+    }
 
 
 def align_head_layers(state: dict[str, torch.Tensor], source_yaml: dict, target_yaml: dict) -> dict:

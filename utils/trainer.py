@@ -137,7 +137,7 @@ class Trainer:
             cfg = with_backbone(cfg, self.opt.backbone, self.opt.cfg or "the checkpoint's model YAML")
         if source is not None and not self.resume_checkpoint:
             cfg = without_pretrained(cfg)  # the backbone's weights come from the checkpoint
-        self.model = DetectionModel(cfg, nc=self.num_classes).to(self.device)
+        self.model = DetectionModel(cfg, nc=self.num_classes).for_training(self.device)
         self.model.names = self.names
         if source is not None:
             state = {k: v.float() for k, v in (source.get("ema") or source["model"]).items()}
