@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIMES = ("pytorch", "torchscript", "onnxruntime", "openvino")
+EXPORT_FORMAT = {"torchscript": "torchscript", "onnxruntime": "onnx", "openvino": "openvino"}  # runtime -> file
 FIELDS = ("config", "imgsz", "runtime", "params", "gflops", "threads", "median_ms", "p90_ms", "import_mb", "peak_mb")
 
 
@@ -38,8 +39,9 @@ def peak_mb() -> float:
     return float("nan")
 
 
-def export_worker(cfg: str, imgsz: int, out: Path) -> dict:
-    """Export ``cfg`` (random weights) to TorchScript, ONNX and OpenVINO under ``out``; return params and GFLOPs."""
+def export_worker(cfg: str, imgsz: int, out: Path, formats: list[str]) -> dict:
+    """Export ``cfg`` (random weights) to ``formats`` under ``out`` (none for PyTorch alone); return params and
+    GFLOPs."""
     import torch
 
     from models.summary import count_flops
@@ -48,7 +50,8 @@ def export_worker(cfg: str, imgsz: int, out: Path) -> dict:
 
     torch.manual_seed(0)
     model = DetectionModel(f"{cfg}.yaml", verbose=False).fuse().eval()
-    export_model(model, model.names, out / cfg, ["torchscript", "onnx", "openvino"], imgsz, check=False)
+    if formats:
+        export_model(model, model.names, out / cfg, formats, imgsz, check=False)
     return {"params": sum(p.numel() for p in model.parameters()), "gflops": count_flops(model, imgsz) / 1e9}
 
 
@@ -135,7 +138,7 @@ def main() -> int:
     if args.worker:
         kind, *rest = args.worker
         if kind == "export":
-            result = export_worker(rest[0], int(rest[1]), Path(rest[2]))
+            result = export_worker(rest[0], int(rest[1]), Path(rest[2]), rest[3:])
         else:
             result = time_worker(kind, rest[0], int(rest[1]), Path(rest[2]), *map(int, rest[3:6]))
         print(json.dumps(result))
@@ -143,6 +146,7 @@ def main() -> int:
     from models.yolo import CONFIG_DIR
 
     configs = args.configs or sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    formats = [EXPORT_FORMAT[runtime] for runtime in args.runtimes if runtime in EXPORT_FORMAT]
     print(f"{versions()}\nbatch 1, {args.threads} threads, median of {args.runs} runs after {args.warmup} warm-up\n")
     print("| config | imgsz | runtime | params | GFLOPs | median ms | p90 ms | import MB | peak MB |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
@@ -152,7 +156,7 @@ def main() -> int:
         writer.writeheader()
         for imgsz in args.imgsz:
             for cfg in configs:
-                size = run_worker("export", cfg, str(imgsz), scratch)
+                size = run_worker("export", cfg, str(imgsz), scratch, *formats)
                 for runtime in args.runtimes:
                     timing = run_worker(runtime, cfg, str(imgsz), scratch, str(args.threads), str(args.runs),
                                         str(args.warmup))  # fmt: skip
