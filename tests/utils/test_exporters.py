@@ -178,27 +178,24 @@ def test_user_mistakes_are_one_line(kwargs: dict, message: str, tmp_path: Path) 
         export_model(fused_model("yolov5n"), NAMES, tmp_path / "m", **arguments)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("cfg", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-def test_every_shipped_config_exports_to_onnx(cfg: str, tmp_path: Path) -> None:
-    """Static ONNX at 64 px, and dynamic ONNX run at 96x64, both as exact as PyTorch float32 (default init)."""
-    model = DetectionModel(f"{cfg}.yaml", nc=len(NAMES), verbose=False).fuse().eval()
-    static = export_model(model, NAMES, tmp_path / "static", ["onnx"], SIZE, check=False)[0]
-    assert_as_exact_as_pytorch(static.path, model, check_images((SIZE, SIZE)))
-    dynamic = export_model(model, NAMES, tmp_path / "dynamic", ["onnx"], SIZE, dynamic=True, check=False)[0]
-    assert_as_exact_as_pytorch(dynamic.path, model, check_images((SIZE + 32, SIZE)))
+ALL_FORMATS = ["torchscript", "onnx", "openvino"]
 
 
-@pytest.mark.exhaustive
-@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize(
+    "formats",
+    [
+        pytest.param(["onnx"], marks=pytest.mark.slow, id="onnx"),
+        # 6 minutes on 2 cores for all configs: left out of the default run, ``pytest -m exhaustive`` runs it
+        pytest.param(ALL_FORMATS, marks=pytest.mark.exhaustive, id="every-format"),
+    ],
+)
 @pytest.mark.parametrize("cfg", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-def test_every_shipped_config_exports_to_every_format(cfg: str, dynamic: bool, tmp_path: Path) -> None:
-    """The whole matrix, 15 configs x 3 formats x static/dynamic (about 6 minutes on 2 cores, so left out of the
-    default run; ``pytest -m exhaustive`` runs it). CI covers every config in ONNX and three configs in every format."""
+def test_every_shipped_config_exports(cfg: str, formats: list[str], tmp_path: Path) -> None:
+    """Static at 64 px, and dynamic run at 96x64, each as exact as PyTorch float32 (default init)."""
     model = DetectionModel(f"{cfg}.yaml", nc=len(NAMES), verbose=False).fuse().eval()
-    formats = ["torchscript", "onnx", "openvino"]
-    results = export_model(model, NAMES, tmp_path / "best", formats, SIZE, dynamic=dynamic, check=False)
-    assert [r.format for r in results] == formats
-    images = check_images((SIZE + 32, SIZE)) if dynamic else check_images((SIZE, SIZE))
-    for result in results:
-        assert_as_exact_as_pytorch(result.path, model, images)
+    for dynamic, images in ((False, check_images((SIZE, SIZE))), (True, check_images((SIZE + 32, SIZE)))):
+        folder = tmp_path / ("dynamic" if dynamic else "static")
+        results = export_model(model, NAMES, folder, formats, SIZE, dynamic=dynamic, check=False)
+        assert [r.format for r in results] == formats
+        for result in results:
+            assert_as_exact_as_pytorch(result.path, model, images)
