@@ -16,6 +16,7 @@ import logging
 import sys
 
 from utils.errors import run_reporting_user_errors
+from utils.openvino_runtime import HALF_HELP
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--line-thickness", type=int, default=3, help="bounding box thickness (pixels)")
     parser.add_argument("--hide-labels", action="store_true", help="hide labels")
     parser.add_argument("--hide-conf", action="store_true", help="hide confidences")
-    parser.add_argument("--half", action="store_true", help="FP16 half-precision inference (CUDA only)")
+    parser.add_argument("--half", action="store_true", help=HALF_HELP)
     parser.add_argument("--vid-stride", type=int, default=1, help="video frame-rate stride")
     return parser.parse_args(argv)
 

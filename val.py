@@ -21,6 +21,7 @@ from utils.dataset_yaml import check_dataset
 from utils.device import select_device
 from utils.errors import UserError, run_reporting_user_errors
 from utils.evaluate import EvalResult, evaluate
+from utils.openvino_runtime import HALF_HELP
 from utils.run_dir import increment_path
 
 LOGGER = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--project", default="runs/val", help="save to project/name")
     parser.add_argument("--name", default="exp", help="save to project/name")
     parser.add_argument("--exist-ok", action="store_true", help="reuse an existing project/name")
-    parser.add_argument("--half", action="store_true", help="FP16 inference (CUDA only)")
+    parser.add_argument("--half", action="store_true", help=HALF_HELP)
     return parser.parse_args(argv)
 
 
@@ -95,9 +96,10 @@ def input_plan(backend: DetectMultiBackend, args: argparse.Namespace) -> tuple[i
 def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     """Load, check and evaluate; returns the result and the run folder (None for ``--task speed``)."""
     device = select_device(args.device)
-    if args.half and device.type != "cuda":
-        raise UserError(f"--half needs a CUDA device, but the device is {device}; drop --half")
     model, backend = load_model(args.weights, device, args.half)
+    if args.half and device.type != "cuda" and backend.format != "openvino":
+        raise UserError(f"--half needs a CUDA device for {backend.format} weights (OpenVINO takes it on the CPU as "
+                        f"bf16), but the device is {device}; drop --half")  # fmt: skip
     if args.augment and not isinstance(model, DetectionModel):
         raise UserError(f"--augment needs a .pt checkpoint, not {args.weights}")
     data = check_dataset(args.data)
@@ -115,9 +117,9 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     conf_thres, iou_thres = (0.25, 0.45) if speed else (args.conf_thres, args.iou_thres)  # speed: detect.py's
     result = evaluate(
         model, loader, names, conf_thres=conf_thres, iou_thres=iou_thres, max_det=args.max_det,
-        single_cls=args.single_cls, augment=args.augment, half=args.half, save_dir=save_dir, plots=not speed,
-        save_txt=args.save_txt and not speed, save_conf=args.save_conf, save_json=args.save_json and not speed,
-        device=device,
+        single_cls=args.single_cls, augment=args.augment, half=args.half and device.type == "cuda", save_dir=save_dir,
+        plots=not speed, save_txt=args.save_txt and not speed, save_conf=args.save_conf,
+        save_json=args.save_json and not speed, device=device,
     )  # fmt: skip
     return result, save_dir
 

@@ -8,7 +8,9 @@ Each (config, size) is exported once (random weights, nc=80, Conv+BN fused) in a
 timed in a fresh subprocess of its own, so "peak MB" is that process's peak resident memory (``VmHWM``: Python,
 torch and the runtime imported, the model loaded, the runs done) and "import MB" the same before the model loads.
 Latency: batch 1, the median of ``--runs`` timed runs after ``--warmup`` runs, with ``--threads`` intra-op threads
-in every runtime (torch.set_num_threads, ORT intra_op_num_threads, OpenVINO INFERENCE_NUM_THREADS).
+in every runtime (torch.set_num_threads, ORT intra_op_num_threads, OpenVINO INFERENCE_NUM_THREADS). Every runtime
+computes in float32; OpenVINO is told so (``INFERENCE_PRECISION_HINT f32``), as its default is bf16 on CPUs with
+AVX512-BF16 or AMX.
 """
 
 from __future__ import annotations
@@ -78,9 +80,11 @@ def load_runtime(runtime: str, cfg: str, folder: Path, threads: int):
         return lambda x: session.run(None, {"images": x.numpy()})[0]
     import openvino
 
-    core = openvino.Core()
-    compiled = core.compile_model(str(folder / f"{cfg}_openvino_model" / f"{cfg}.xml"), "CPU",
-                                  {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})  # fmt: skip
+    from utils.openvino_runtime import F32, compile_for_cpu
+
+    xml = folder / f"{cfg}_openvino_model" / f"{cfg}.xml"  # f32 set explicitly: bf16 is the default on some CPUs
+    compiled = compile_for_cpu(openvino.Core(), str(xml), F32, {"INFERENCE_NUM_THREADS": threads,
+                                                                "PERFORMANCE_HINT": "LATENCY"})  # fmt: skip
     return lambda x: compiled(x.numpy())[compiled.output(0)]
 
 

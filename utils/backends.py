@@ -23,6 +23,10 @@ stride 32 and names ``class0..``, and a warning):
 - OpenVINO: a folder ``<name>_openvino_model/`` holding one ``<name>.xml`` + ``<name>.bin`` and a sidecar
   ``metadata.yaml`` with ``stride: 32`` and ``names: [...]`` (YOLOv5's layout; readable without OpenVINO), or the
   ``.xml`` itself with ``metadata.yaml`` beside it. A static input partial shape means a fixed size.
+
+Precision: float32 everywhere unless ``fp16`` is asked for. Then PyTorch, TorchScript and ONNX Runtime run float16 on
+CUDA only (on the CPU they stay float32, with a note), and OpenVINO, which runs on the CPU, computes in bf16 where the
+CPU has it (see :mod:`utils.openvino_runtime`: its own default would be bf16 on such CPUs even without ``fp16``).
 """
 
 from __future__ import annotations
@@ -87,21 +91,24 @@ class DetectMultiBackend(nn.Module):
     Attributes: ``names`` (list of class names, index = class id), ``stride`` (int, the largest stride),
     ``fixed_shape`` (``(H, W)`` the model must be fed, or ``None`` when any stride multiple works), ``fixed_batch``
     (the batch size a static ONNX/OpenVINO graph takes, else ``None``), ``format``
-    (``"pt"``, ``"torchscript"``, ``"onnx"``, ``"openvino"``), ``fp16``, ``device``, and ``model`` (the
-    ``DetectionModel`` for ``.pt``, else ``None``; test-time augmentation needs it).
+    (``"pt"``, ``"torchscript"``, ``"onnx"``, ``"openvino"``), ``fp16`` (float16 tensors are fed: CUDA only),
+    ``precision`` (what the model computes in: ``"f32"``, ``"f16"`` or OpenVINO's ``"bf16"``), ``device``, and
+    ``model`` (the ``DetectionModel`` for ``.pt``, else ``None``; test-time augmentation needs it).
     """
 
     def __init__(self, weights: str | Path, device: torch.device | str = "cpu", fp16: bool = False) -> None:
         super().__init__()
         path = Path(weights)
         self.device = torch.device(device)
-        self.fp16 = fp16 and self.device.type == "cuda"
-        if fp16 and not self.fp16:
-            LOGGER.info("--half needs a CUDA device; running in float32 on %s", self.device)
+        self.format = _format_of(path)
+        self.fp16 = fp16 and self.device.type == "cuda" and self.format != "openvino"
+        self._half_asked = fp16
+        if fp16 and not self.fp16 and self.format != "openvino":
+            LOGGER.info("--half needs a CUDA device for %s; running in float32 on %s", self.format, self.device)
+        self.precision = "f16" if self.fp16 else "f32"  # OpenVINO's loader sets its own
         self.model: nn.Module | None = None
         self.fixed_shape: tuple[int, int] | None = None
         self.fixed_batch: int | None = None
-        self.format = _format_of(path)
         if not path.exists():
             raise UserError(f"weights not found: {path}")
         loader = {"pt": self._load_pt, "torchscript": self._load_torchscript, "onnx": self._load_onnx,
@@ -112,7 +119,9 @@ class DetectMultiBackend(nn.Module):
         self.stride = int(metadata.get("stride") or DEFAULT_STRIDE)
         self.names = _names_list(metadata.get("names"), path) or [f"class{i}" for i in range(self._num_classes())]
         fixed = f", fixed input {self.fixed_shape[0]}x{self.fixed_shape[1]}" if self.fixed_shape else ""
-        LOGGER.info("Loaded %s (%s): %d classes, stride %d%s", path, self.format, len(self.names), self.stride, fixed)
+        where = "CPU" if self.format == "openvino" else self.device.type.upper()
+        LOGGER.info("Loaded %s (%s, %s on %s): %d classes, stride %d%s", path, self.format, self.precision, where,
+                    len(self.names), self.stride, fixed)  # fmt: skip
 
     # -- loaders: each sets its runtime handle and returns the metadata dict ---------------------------------
     def _load_pt(self, path: Path) -> dict:
@@ -164,6 +173,8 @@ class DetectMultiBackend(nn.Module):
     def _load_openvino(self, path: Path) -> dict:
         import openvino
 
+        from utils.openvino_runtime import choose_precision, compile_for_cpu
+
         xml = path if path.suffix == ".xml" else _single_xml(path)
         core = openvino.Core()
         try:
@@ -175,7 +186,8 @@ class DetectMultiBackend(nn.Module):
             self.fixed_shape = _static_hw(list(shape.to_shape()))
         if shape[0].is_static:
             self.fixed_batch = shape[0].get_length()
-        self.compiled = core.compile_model(model, "CPU")
+        self.precision = choose_precision(core, self._half_asked)
+        self.compiled = compile_for_cpu(core, model, self.precision)
         sidecar = xml.parent / OPENVINO_METADATA
         if not sidecar.is_file():
             return {}

@@ -15,6 +15,7 @@ from utils.letterbox import letterbox
 
 ABSOLUTE_TOLERANCE = 1e-3  # float32: probabilities, and box coordinates (pixels) up to 10 px
 RELATIVE_TOLERANCE = 1e-4  # float32 rounding through a deep network reaches ~3e-5 relative on large box sizes
+TOLERANCE_TEXT = f"{ABSOLUTE_TOLERANCE:g} + {RELATIVE_TOLERANCE:g} x |value|"  # the rule, as messages state it
 
 
 @dataclass(frozen=True)

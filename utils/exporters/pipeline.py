@@ -15,7 +15,7 @@ from torch import nn
 
 from utils.backends import decoded_only, export_metadata
 from utils.errors import UserError
-from utils.exporters.check import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE, check_images, compare_outputs
+from utils.exporters.check import TOLERANCE_TEXT, check_images, compare_outputs
 from utils.exporters.onnx_file import DEFAULT_OPSET, export_onnx
 
 LOGGER = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def _self_check(result: ExportResult, reference: nn.Module, images: torch.Tensor
         return
     comparison = compare_outputs(result.path, reference, images, half=half and images.device.type == "cuda")
     result.max_abs_diff, result.passed = comparison.max_abs_diff, comparison.close or half
-    verdict = "" if result.passed else f" (above {ABSOLUTE_TOLERANCE:g} + {RELATIVE_TOLERANCE:g} x |value|)"
+    verdict = "" if result.passed else f" (above {TOLERANCE_TEXT})"
     level = logging.INFO if result.passed else logging.WARNING
     height, width = images.shape[2:]
     LOGGER.log(level, f"{result.path}: max abs difference from PyTorch {result.max_abs_diff:.2e} on a letterboxed "
