@@ -6,7 +6,7 @@
     python detect.py --weights best.torchscript --source rtsp://host/stream
 
 Results go to ``runs/detect/exp``, ``exp2``, ...: annotated images and videos, ``labels/*.txt`` (``--save-txt``) and
-``crops/<class>/`` (``--save-crop``). All the work is done by :func:`utils.predict.predict`.
+``crops/<class>/`` (``--save-crop``). All the work is done by :func:`utils.inference.predict.predict`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import sys
 
 from utils.errors import run_reporting_user_errors
-from utils.openvino_runtime import HALF_HELP
+from utils.inference.openvino_runtime import HALF_HELP
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from utils.predict import predict  # after logging is set up; keeps `--help` fast
+    from utils.inference.predict import predict  # after logging is set up; keeps `--help` fast
 
     return run_reporting_user_errors(lambda: predict(**vars(args)))
 

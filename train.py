@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from utils.errors import UserError, run_reporting_user_errors
-from utils.train_options import TrainOptions
+from utils.train.options import TrainOptions
 
 
 def parse_options(argv: list[str] | None = None) -> TrainOptions:
@@ -59,7 +59,7 @@ def parse_options(argv: list[str] | None = None) -> TrainOptions:
 
 def resume_options(args: argparse.Namespace) -> TrainOptions:
     """The stored options of the run to resume; only --epochs (to extend), --device and --workers may change."""
-    from utils.checkpoint import load_checkpoint
+    from utils.checkpoints.checkpoint import load_checkpoint
 
     path = Path(args.resume) if isinstance(args.resume, str) else newest_last_checkpoint(Path(args.project))
     checkpoint = load_checkpoint(path)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def train(options: TrainOptions) -> dict:
     """Run the training; log and return the final metrics of best.pt."""
-    from utils.trainer import Trainer  # imported late: `--help` stays fast
+    from utils.train.trainer import Trainer  # imported late: `--help` stays fast
 
     summary = Trainer(options).fit()
     if summary:

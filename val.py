@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 
 from models.yolo import DetectionModel
-from utils.backends import BackendDetector, DetectMultiBackend
-from utils.dataloader import create_dataloader
-from utils.dataset_yaml import check_dataset
+from utils.data.dataloader import create_dataloader
+from utils.data.dataset_yaml import check_dataset
 from utils.device import select_device
 from utils.errors import UserError, run_reporting_user_errors
-from utils.evaluate import EvalResult, evaluate
-from utils.openvino_runtime import HALF_HELP
+from utils.evaluation.evaluate import EvalResult, evaluate
+from utils.inference.backends import BackendDetector, DetectMultiBackend
+from utils.inference.openvino_runtime import HALF_HELP
 from utils.run_dir import increment_path
 
 LOGGER = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure(train_dir: Path, imgsz: int, batch_size: int, workers: int, epochs: int) -> tuple[float, int]:
     """Images per second over ``epochs`` after one warm-up epoch, and the number of images timed."""
-    from utils.dataloader import create_dataloader
+    from utils.data.dataloader import create_dataloader
     from utils.hyp import load_hyp
 
     loader, dataset = create_dataloader(
@@ -42,7 +42,7 @@ def main() -> int:
     parser.add_argument("--imgsz", type=int, nargs="+", default=[640, 320])
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-    from utils.convert import convert_voc
+    from utils.data.convert import convert_voc
 
     with tempfile.TemporaryDirectory() as tmp:
         convert_voc(args.bccd, Path(tmp) / "bccd")

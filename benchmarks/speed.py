@@ -80,7 +80,7 @@ def load_runtime(runtime: str, cfg: str, folder: Path, threads: int):
         return lambda x: session.run(None, {"images": x.numpy()})[0]
     import openvino
 
-    from utils.openvino_runtime import F32, compile_for_cpu
+    from utils.inference.openvino_runtime import F32, compile_for_cpu
 
     xml = folder / f"{cfg}_openvino_model" / f"{cfg}.xml"  # f32 set explicitly: bf16 is the default on some CPUs
     compiled = compile_for_cpu(openvino.Core(), str(xml), F32, {"INFERENCE_NUM_THREADS": threads,

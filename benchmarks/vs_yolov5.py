@@ -71,7 +71,7 @@ class Worker:
     def _loss(self, imgsz: int, hyp: dict):
         """Each side's loss with the hyp file's gains scaled as its train.py scales them for ``imgsz``."""
         if self.side == "ours":
-            from utils.loss import YoloLoss
+            from utils.train.loss import YoloLoss
 
             head = self.model.model[-1]
             return YoloLoss.from_hyp(head.anchors, head.nc, hyp, image_size=imgsz)

@@ -25,7 +25,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def shapes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in shapes dataset (128 train / 32 val, classes circle, rectangle, triangle), built once."""
-    from utils.synthetic import build_shapes
+    from utils.data.synthetic import build_shapes
 
     return build_shapes(tmp_path_factory.mktemp("data") / "shapes")
 
@@ -47,8 +47,8 @@ def shapes_weights(tmp_path_factory: pytest.TempPathFactory, shapes_yaml: Path) 
     Adam, a nominal batch of 16 and no mosaic (tests/data/hyp.quick.yaml) make 25 epochs of 128 images at 160 px
     enough for mAP@0.5 around 0.2: a real, if weak, detector for the val, detect and export tests.
     """
-    from utils.train_options import TrainOptions
-    from utils.trainer import Trainer
+    from utils.train.options import TrainOptions
+    from utils.train.trainer import Trainer
 
     project = tmp_path_factory.mktemp("train")
     options = TrainOptions(
@@ -76,7 +76,7 @@ def bccd_yolo(tmp_path_factory: pytest.TempPathFactory):
     """BCCD converted to YOLO layout (out_dir, conversion report); skipped when ../shared is absent."""
     if not (BCCD / "Annotations").is_dir():
         pytest.skip(f"BCCD not found at {BCCD}")
-    from utils.convert import convert_voc
+    from utils.data.convert import convert_voc
 
     out = tmp_path_factory.mktemp("bccd") / "bccd"
     return out, convert_voc(BCCD, out)
@@ -86,8 +86,8 @@ def bccd_yolo(tmp_path_factory: pytest.TempPathFactory):
 def bccd_weights(tmp_path_factory: pytest.TempPathFactory, bccd_yolo) -> Path:
     """best.pt of yolov5n trained on BCCD itself for 3 short epochs at 160 px: an early but real blood-cell
     detector for the evaluator and export tests."""
-    from utils.train_options import TrainOptions
-    from utils.trainer import Trainer
+    from utils.train.options import TrainOptions
+    from utils.train.trainer import Trainer
 
     project = tmp_path_factory.mktemp("bccd_train")
     options = TrainOptions(

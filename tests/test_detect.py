@@ -19,8 +19,8 @@ import torch
 import detect
 from utils.boxes import box_iou, xywhn_to_xyxy
 from utils.errors import UserError
-from utils.predict import _describe, _show, input_shape, predict
-from utils.prediction_writer import output_stem
+from utils.inference.predict import _describe, _show, input_shape, predict
+from utils.inference.prediction_writer import output_stem
 
 LOW_CONF = {"conf_thres": 0.001, "max_det": 4, "imgsz": 160, "device": "cpu"}
 

@@ -22,7 +22,7 @@ import detect
 import export
 import val
 from tests.helpers import yolov5_reference
-from utils.checkpoint import load_checkpoint
+from utils.checkpoints.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 IMGSZ, CONF, IOU = 320, 0.02, 0.45  # conf: the calibrated untrained model gives 2, 7 and ~190 boxes above it
@@ -120,9 +120,9 @@ def assert_same_detections(these: np.ndarray, those: np.ndarray, name: str) -> N
 
 def test_val_runs_on_it(official, shapes_root, tmp_path, capsys, monkeypatch):
     path, _ = official
-    import utils.plots_metrics  # an 81x81 confusion matrix takes ~20 s to draw on 2 cores; tests/test_val.py plots
+    import utils.evaluation.plots  # an 81x81 confusion matrix takes ~20 s to draw on 2 cores; tests/test_val.py plots
 
-    monkeypatch.setattr(utils.plots_metrics, "plot_evaluation", lambda *args: [])
+    monkeypatch.setattr(utils.evaluation.plots, "plot_evaluation", lambda *args: [])
     listing = tmp_path / "val.txt"
     listing.write_text("".join(f"{p}\n" for p in sorted((shapes_root / "images" / "val").glob("*.jpg"))[:4]))
     data = tmp_path / "coco_names.yaml"  # their 80 COCO names over shapes images (labels 0..2)
@@ -144,8 +144,8 @@ def test_export_exports_it(official, tmp_path):
     ("cfg", "transferred"), [("", "343/349"), ("configs/models/yolov5s-efficientnet-b0.yaml", "143/515")]
 )
 def test_train_fine_tunes_from_it(official, shapes_root, tmp_path, caplog, cfg, transferred):
-    from utils.train_options import TrainOptions
-    from utils.trainer import Trainer
+    from utils.train.options import TrainOptions
+    from utils.train.trainer import Trainer
 
     listing = tmp_path / "train.txt"
     listing.write_text("".join(f"{p}\n" for p in sorted((shapes_root / "images" / "train").glob("*.jpg"))[:8]))

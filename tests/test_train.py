@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
-from utils.results import read_rows
+from utils.train.results import read_rows
 
 pytestmark = pytest.mark.slow
 FAST = ["--imgsz", "64", "--batch-size", "16", "--device", "cpu", "--workers", "0", "--noautoanchor"]
@@ -149,7 +149,7 @@ def test_two_process_ddp_on_cpu(shapes_yaml, tmp_path):
 def test_freeze_backbone_keeps_batchnorm_statistics(shapes_yaml, tmp_path):
     from models.yolo import DetectionModel
     from tests.helpers import randomise_batchnorm
-    from utils.checkpoint import half_state_dict, save_checkpoint
+    from utils.checkpoints.checkpoint import half_state_dict, save_checkpoint
 
     model = DetectionModel("configs/models/yolov5s-efficientnet-b0.yaml", nc=3, verbose=False)
     randomise_batchnorm(model)
@@ -210,9 +210,9 @@ def test_user_mistakes_are_one_line(shapes_yaml, tmp_path):
 def test_brief_training_beats_an_untrained_model(shapes_weights, shapes_root):
     """The shared fixture (25 short epochs) must detect far better than the same model untrained."""
     from models.yolo import DetectionModel
-    from utils.checkpoint import load_checkpoint, model_from_checkpoint
-    from utils.dataloader import create_dataloader
-    from utils.evaluate import evaluate
+    from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
+    from utils.data.dataloader import create_dataloader
+    from utils.evaluation.evaluate import evaluate
 
     names = ["circle", "rectangle", "triangle"]
     loader, _ = create_dataloader(shapes_root / "images" / "val", 160, 16, 32, rect=True, pad=0.5, workers=0)

@@ -110,7 +110,7 @@ def test_for_inference_is_fused_eval_channels_last_with_the_same_outputs(cfg):
 
 @pytest.mark.parametrize("cfg", ["yolov5n.yaml", "yolov5s-efficientnet-b0.yaml"])
 def test_for_training_is_channels_last_with_the_same_outputs_gradients_and_nchw_checkpoints(cfg):
-    from utils.checkpoint import half_state_dict
+    from utils.checkpoints.checkpoint import half_state_dict
 
     torch.manual_seed(0)
     model = DetectionModel(cfg, nc=3, verbose=False).train()

@@ -10,7 +10,7 @@ import torch
 from models.yolo import DetectionModel
 from tests.helpers import yolov5_reference
 from utils.hyp import load_hyp
-from utils.loss import YoloLoss
+from utils.train.loss import YoloLoss
 
 ROOT = Path(__file__).resolve().parents[2]
 # Printed by the yolov5 7.0.14 model summary for the same YAMLs at nc=80: (unfused, fused)

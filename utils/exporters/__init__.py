@@ -1,5 +1,5 @@
 """Model export: TorchScript, ONNX, OpenVINO IR and TensorRT, each written to the metadata contract that
-:class:`utils.backends.DetectMultiBackend` reads, and each checked against PyTorch after it is written.
+:class:`utils.inference.backends.DetectMultiBackend` reads, and each checked against PyTorch after it is written.
 
 - :func:`export` (``export.py``): a checkpoint in, files beside it out (``best.torchscript``, ``best.onnx``,
   ``best_openvino_model/best.xml``, ``best.engine``).

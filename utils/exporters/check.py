@@ -33,11 +33,11 @@ def check_images(imgsz: tuple[int, int], batch_size: int = 1, image: str | Path 
     """The check input: ``(batch_size, 3, H, W)`` float32 RGB 0..1 with ``(H, W) == imgsz``.
 
     ``image`` is a photo to letterbox (grey padding, as at inference time); without one, a seeded synthetic scene
-    from :mod:`utils.synthetic` (shapes on a textured background, 160..320 px, not square) is letterboxed instead,
+    from :mod:`utils.data.synthetic` (shapes on a textured background, 160..320 px, not square) is letterboxed instead,
     so the check needs no file. Every image of the batch is the same.
     """
     if image is None:
-        from utils.synthetic import synthetic_image
+        from utils.data.synthetic import synthetic_image
 
         picture = synthetic_image(np.random.default_rng(0))[0]
     else:
@@ -58,7 +58,7 @@ def compare_outputs(path: str | Path, reference: nn.Module, images: torch.Tensor
     Both outputs are the decoded ``(B, N, 5 + nc)``: xywh in pixels, then probabilities; so 1e-3 is a thousandth of
     a pixel or of a probability. ``half`` runs the exported model in float16 where the runtime needs to be told.
     """
-    from utils.backends import DetectMultiBackend
+    from utils.inference.backends import DetectMultiBackend
 
     backend = DetectMultiBackend(path, images.device, fp16=half)
     with torch.inference_mode():

@@ -16,7 +16,7 @@ from torch import nn
 
 from utils.errors import UserError
 
-INPUT_NAME, OUTPUT_NAME = "images", "output0"  # the names utils.backends and YOLOv5 tools expect
+INPUT_NAME, OUTPUT_NAME = "images", "output0"  # the names utils.inference.backends and YOLOv5 tools expect
 DEFAULT_OPSET = 17
 DYNAMIC_AXES = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 1: "anchors"}}
 
@@ -34,7 +34,7 @@ def export_onnx(
 
     ``dynamic``: batch, height and width are named dims (any stride multiple works); else they are fixed to
     ``example``'s shape. ``simplify``: run onnxslim (constant folding, shape-op removal). ``metadata_props`` get
-    ``stride`` (an int as text) and ``names`` (a JSON list), the contract of :mod:`utils.backends`.
+    ``stride`` (an int as text) and ``names`` (a JSON list), the contract of :mod:`utils.inference.backends`.
     """
     import onnx
 

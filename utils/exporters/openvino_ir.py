@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from utils.backends import OPENVINO_METADATA
+from utils.inference.backends import OPENVINO_METADATA
 
 
 def export_openvino(onnx_path: Path, folder: Path, metadata: dict, half: bool = False) -> Path:

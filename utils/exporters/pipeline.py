@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from utils.backends import decoded_only, export_metadata
 from utils.errors import UserError
 from utils.exporters.check import TOLERANCE_TEXT, check_images, compare_outputs
 from utils.exporters.onnx_file import DEFAULT_OPSET, export_onnx
+from utils.inference.backends import decoded_only, export_metadata
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def export(
     The model is rebuilt from the checkpoint (EMA weights), Conv+BatchNorm fused, in eval mode. Flags mean what
     YOLOv5's ``export.py`` flags of the same names mean; see :func:`export_model` for each one.
     """
-    from utils.checkpoint import load_checkpoint, model_from_checkpoint
+    from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
     from utils.device import select_device
 
     weights = Path(weights)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from utils.backends import TORCHSCRIPT_METADATA
+from utils.inference.backends import TORCHSCRIPT_METADATA
 
 
 def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, metadata: dict) -> Path:
@@ -17,7 +17,7 @@ def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, meta
 
     Tracing records the shape arithmetic of the head (grid size from the feature map), so the traced module also
     runs at other batch sizes and stride multiples; ``metadata["dynamic"]`` tells loaders whether to rely on that.
-    ``metadata`` goes into ``_extra_files={"config.txt": json}`` (see :mod:`utils.backends`).
+    ``metadata`` goes into ``_extra_files={"config.txt": json}`` (see :mod:`utils.inference.backends`).
     """
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # Python ints in the head's shape arithmetic

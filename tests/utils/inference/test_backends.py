@@ -1,0 +1,177 @@
+"""DetectMultiBackend: every format loads with its metadata and gives the boxes the PyTorch checkpoint gives.
+
+The exported files are written here the way the export code must write them (the contract in
+utils/inference/backends.py).
+ONNX uses the TorchScript-based exporter (``dynamo=False``): the dynamo exporter needs onnxscript, not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
+from utils.errors import UserError
+from utils.inference.backends import DetectMultiBackend, decoded_only, export_metadata
+from utils.inference.predict import detect_image
+
+SIZE = 160
+NAMES = ["circle", "rectangle", "triangle"]
+
+
+
+def _wrapped(weights: Path) -> torch.nn.Module:
+    model = model_from_checkpoint(load_checkpoint(weights)).fuse().eval()
+    return decoded_only(model).eval()
+
+
+def write_torchscript(weights: Path, path: Path) -> Path:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(_wrapped(weights), torch.zeros(1, 3, SIZE, SIZE), check_trace=False)
+        meta = export_metadata(32, NAMES, (SIZE, SIZE))
+        traced.save(str(path), _extra_files={"config.txt": json.dumps(meta)})
+    return path
+
+
+def write_onnx(weights: Path, path: Path, dynamic: bool = True) -> Path:
+    import onnx
+
+    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 1: "anchors"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _wrapped(weights),
+            (torch.zeros(1, 3, SIZE, SIZE),),
+            str(path),
+            dynamo=False,  # the TorchScript-based exporter; the dynamo one needs onnxscript
+            input_names=["images"],
+            output_names=["output0"],
+            opset_version=17,
+            dynamic_axes=axes if dynamic else None,
+        )
+    model = onnx.load(str(path))
+    for key, value in {"stride": "32", "names": json.dumps(NAMES)}.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+def write_openvino(onnx_path: Path, folder: Path) -> Path:
+    import openvino
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = openvino.convert_model(str(onnx_path), input=[1, 3, SIZE, SIZE])
+    openvino.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
+    (folder / "metadata.yaml").write_text(f"stride: 32\nnames: {json.dumps(NAMES)}\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exports(shapes_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Lazily written exports, one per format, shared by the tests of this module."""
+    return {"dir": tmp_path_factory.mktemp("exports"), "weights": shapes_weights}
+
+
+@pytest.fixture(scope="module")
+def reference(shapes_weights: Path) -> DetectMultiBackend:
+    """The PyTorch checkpoint every other format is compared with."""
+    return DetectMultiBackend(shapes_weights)
+
+
+def _export(exports: dict, fmt: str) -> Path:
+    if fmt not in exports:
+        folder, weights = exports["dir"], exports["weights"]
+        if fmt == "torchscript":
+            exports[fmt] = write_torchscript(weights, folder / "model.torchscript")
+        elif fmt == "onnx":
+            exports[fmt] = write_onnx(weights, folder / "model.onnx")
+        elif fmt == "onnx_static":
+            exports[fmt] = write_onnx(weights, folder / "static.onnx", dynamic=False)
+        elif fmt == "openvino":
+            exports[fmt] = write_openvino(_export(exports, "onnx_static"), folder / "model_openvino_model")
+    return exports[fmt]
+
+
+def _square_image() -> np.ndarray:
+    """A 160x160 image with a few shapes: letterboxing leaves it unchanged for every back end."""
+    image = np.full((SIZE, SIZE, 3), 90, np.uint8)
+    cv2.circle(image, (50, 50), 25, (0, 0, 255), -1)
+    cv2.rectangle(image, (90, 80), (140, 150), (0, 255, 0), -1)
+    return image
+
+
+def test_pt_backend_metadata(reference: DetectMultiBackend) -> None:
+    backend = reference
+    assert (backend.format, backend.stride, backend.names, backend.fixed_shape) == ("pt", 32, NAMES, None)
+    output = backend(torch.rand(2, 3, 64, 96))
+    assert output.shape == (2, 3 * (8 * 12 + 4 * 6 + 2 * 3), 5 + 3) and output.dtype == torch.float32
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx", "onnx_static", "openvino"])
+def test_backend_matches_pt(fmt: str, exports: dict, reference: DetectMultiBackend) -> None:
+    backend = DetectMultiBackend(_export(exports, fmt))
+    assert (backend.format, backend.stride, backend.names) == (fmt.split("_")[0], 32, NAMES)
+    assert backend.fixed_shape == (None if fmt == "onnx" else (SIZE, SIZE))
+    images = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(backend(images), reference(images), atol=1e-3, rtol=1e-4)
+    image = _square_image()
+    expected, _, _ = detect_image(reference, image, (SIZE, SIZE), conf_thres=0.001, max_det=20)
+    actual, _, shape = detect_image(backend, image, (SIZE, SIZE), conf_thres=0.001, max_det=20)
+    assert shape == (1, 3, SIZE, SIZE) and len(expected) > 0
+    np.testing.assert_allclose(actual, expected, atol=1e-3)
+
+
+def test_dynamic_onnx_takes_other_sizes(exports: dict) -> None:
+    backend = DetectMultiBackend(_export(exports, "onnx"))
+    assert backend(torch.rand(1, 3, 64, 128)).shape == (1, 3 * (8 * 16 + 4 * 8 + 2 * 4), 8)
+
+
+def test_onnx_without_metadata_warns_and_numbers_classes(
+    exports: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import onnx
+
+    model = onnx.load(str(_export(exports, "onnx")))
+    del model.metadata_props[:]
+    onnx.save(model, str(tmp_path / "bare.onnx"))
+    with caplog.at_level(logging.WARNING):
+        backend = DetectMultiBackend(tmp_path / "bare.onnx")
+    assert backend.names == ["class0", "class1", "class2"] and backend.stride == 32
+    assert "no stride/names metadata" in caplog.text
+
+
+def test_yolov5_style_names_are_read_without_eval(tmp_path: Path) -> None:
+    from utils.inference.backends import _names_list
+
+    assert _names_list("{0: 'person', 1: 'car'}", tmp_path) == ["person", "car"]
+    assert _names_list('{"1": "car", "0": "person"}', tmp_path) == ["person", "car"]
+    with pytest.raises(UserError, match="unreadable metadata"):
+        _names_list("__import__('os').system('true')", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["missing.pt", "missing.onnx", "missing_openvino_model"])
+def test_missing_weights(tmp_path: Path, name: str) -> None:
+    with pytest.raises(UserError, match="weights not found"):
+        DetectMultiBackend(tmp_path / name)
+
+
+def test_unknown_format_and_broken_files(tmp_path: Path) -> None:
+    (tmp_path / "model.h5").write_bytes(b"x")
+    with pytest.raises(UserError, match="unknown model format"):
+        DetectMultiBackend(tmp_path / "model.h5")
+    (tmp_path / "broken.onnx").write_bytes(b"not onnx")
+    with pytest.raises(UserError, match="broken.onnx: onnxruntime cannot load it"):
+        DetectMultiBackend(tmp_path / "broken.onnx")
+    (tmp_path / "broken.torchscript").write_bytes(b"not torchscript")
+    with pytest.raises(UserError, match="not a TorchScript file"):
+        DetectMultiBackend(tmp_path / "broken.torchscript")

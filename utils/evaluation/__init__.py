@@ -1,0 +1,1 @@
+"""Scoring a detector: the evaluation loop shared by ``val.py`` and training, COCO-style metrics, pycocotools, plots."""

@@ -1,0 +1,218 @@
+"""Run a detector over any ``--source`` and save what it finds: the function behind ``detect.py``.
+
+:func:`predict` = :class:`~utils.inference.backends.DetectMultiBackend` (any model format) +
+:func:`~utils.inference.sources.iterate_source` (any input) + :func:`detect_image` (letterbox, forward, NMS, boxes
+back to the original image) + :class:`~utils.inference.prediction_writer.PredictionWriter` (annotated images/videos,
+labels, crops in ``runs/detect/expN``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from utils.boxes import scale_boxes
+from utils.device import select_device
+from utils.errors import UserError
+from utils.inference.backends import DetectMultiBackend
+from utils.inference.prediction_writer import PredictionWriter, annotate_detections
+from utils.inference.sources import iterate_source
+from utils.letterbox import letterbox, stride_aligned
+from utils.nms import non_max_suppression
+from utils.run_dir import increment_path
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictSummary:
+    """What :func:`predict` did. ``speed_ms``: mean milliseconds per image for ``preprocess``, ``inference``, ``nms``.
+    ``class_counts``: detections per class name over all images. ``images``: images and frames processed."""
+
+    save_dir: Path
+    images: int = 0
+    class_counts: Counter = field(default_factory=Counter)
+    speed_ms: dict[str, float] = field(default_factory=dict)
+    labels_saved: int = 0
+    input_shape: tuple[int, ...] = ()
+
+
+def predict(
+    weights: str | Path,
+    source: str | int | Path,
+    imgsz: int | Sequence[int] = 640,
+    conf_thres: float = 0.25,
+    iou_thres: float = 0.45,
+    max_det: int = 1000,
+    device: str = "",
+    view_img: bool = False,
+    save_txt: bool = False,
+    save_conf: bool = False,
+    save_crop: bool = False,
+    nosave: bool = False,
+    classes: Sequence[int] | None = None,
+    agnostic_nms: bool = False,
+    augment: bool = False,
+    project: str | Path = "runs/detect",
+    name: str = "exp",
+    exist_ok: bool = False,
+    line_thickness: int = 3,
+    hide_labels: bool = False,
+    hide_conf: bool = False,
+    half: bool = False,
+    vid_stride: int = 1,
+) -> PredictSummary:
+    """Detect objects in every image or frame of ``source`` with ``weights`` and save the results.
+
+    Flags mean what YOLOv5's ``detect.py`` flags of the same names mean. Raises :class:`UserError` for missing
+    weights or source, a stream that cannot be opened, or bad options; unreadable images are warned about and skipped.
+    """
+    sources = iterate_source(source, vid_stride)  # checks the source first: a typo fails before the model loads
+    backend = DetectMultiBackend(weights, select_device(device), fp16=half)
+    if augment and backend.model is None:
+        raise UserError(f"--augment works with .pt weights only, not {backend.format} ({weights})")
+    _check_classes(classes, backend.names)
+    shape = input_shape(imgsz, backend.stride, backend.fixed_shape)
+    save_dir = increment_path(Path(project) / name, exist_ok=exist_ok, mkdir=True)
+    writer = PredictionWriter(save_dir, backend.names, not nosave, save_txt, save_conf, save_crop)
+    summary = PredictSummary(save_dir)
+    totals = np.zeros(3)
+    if backend.device.type != "cpu":
+        backend.warmup(shape)
+    try:
+        for item in sources:
+            detections, seconds, tensor_shape = detect_image(
+                backend, item.image, shape, conf_thres, iou_thres, classes, agnostic_nms, max_det, augment
+            )
+            totals += seconds
+            summary.images += 1
+            summary.input_shape = tensor_shape
+            counts = Counter(backend.names[int(c)] for c in detections[:, 5])
+            summary.class_counts.update(counts)
+            LOGGER.info("%s %s %s, %.1fms", item.position, "x".join(map(str, tensor_shape[2:])),
+                        _describe(counts, backend.names), seconds[1] * 1e3)  # fmt: skip
+            annotated = annotate_detections(item.image, detections, backend.names, line_thickness, hide_labels,
+                                            hide_conf)  # fmt: skip
+            writer.write(item, detections, annotated)
+            if view_img:
+                view_img = _show(item.path, annotated)
+    finally:
+        writer.close()
+    summary.labels_saved = writer.labels_saved
+    _log_summary(summary, totals, save_txt)
+    return summary
+
+
+def input_shape(imgsz: int | Sequence[int], stride: int, fixed_shape: tuple[int, int] | None) -> tuple[int, int]:
+    """(H, W) to letterbox to: a static model's own size, else ``imgsz`` rounded up to a multiple of ``stride``.
+
+    ``imgsz`` is one size for both sides or ``(H, W)`` (YOLOv5's ``--imgsz 640`` / ``--imgsz 480 640``).
+    """
+    sizes = [int(imgsz)] * 2 if isinstance(imgsz, int) else [int(s) for s in imgsz] * (2 if len(imgsz) == 1 else 1)
+    if len(sizes) != 2 or min(sizes) <= 0:
+        raise UserError(f"--imgsz {imgsz}: expected one or two positive integers")
+    if fixed_shape is not None:
+        if tuple(sizes) != tuple(fixed_shape):
+            LOGGER.info("The model has a fixed input size %dx%d; using it instead of --imgsz", *fixed_shape)
+        return fixed_shape
+    aligned = tuple(stride_aligned(s, stride) for s in sizes)
+    if aligned != tuple(sizes):
+        LOGGER.warning("WARNING: --imgsz %s must be a multiple of stride %d; using %s", sizes, stride, list(aligned))
+    return aligned
+
+
+def detect_image(
+    backend: DetectMultiBackend,
+    image: np.ndarray,
+    shape: tuple[int, int],
+    conf_thres: float = 0.25,
+    iou_thres: float = 0.45,
+    classes: Sequence[int] | None = None,
+    agnostic: bool = False,
+    max_det: int = 1000,
+    augment: bool = False,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Detections in one BGR uint8 (H, W, 3) ``image``.
+
+    Returns ``(detections, seconds, tensor_shape)``: detections are (n, 6) float32 ``x1, y1, x2, y2`` in pixels of
+    ``image``, confidence, class index; ``seconds`` holds pre-process, inference and NMS times; ``tensor_shape`` is the
+    letterboxed (1, 3, h, w) input. A static model gets exactly ``shape``; others the smallest stride multiple.
+    """
+    clock = _Clock(backend.device)
+    boxed, ratio, pad = letterbox(image, shape, auto=backend.fixed_shape is None, stride=backend.stride)
+    array = np.ascontiguousarray(boxed[:, :, ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
+    tensor = torch.from_numpy(array).to(backend.device).float().div_(255).unsqueeze(0)
+    preprocess = clock.lap()
+    with torch.no_grad():
+        if augment:
+            from utils.inference.tta import augmented_forward
+
+            model_input = tensor.half() if backend.fp16 else tensor
+            prediction = augmented_forward(backend.model, model_input).float()
+        else:
+            prediction = backend(tensor)
+    inference = clock.lap()
+    det = non_max_suppression(prediction, conf_thres, iou_thres, list(classes) if classes else None, agnostic,
+                              max_det=max_det)[0]  # fmt: skip
+    det[:, :4] = scale_boxes(det[:, :4], tensor.shape[2:], image.shape[:2], ((ratio[0], ratio[1]), pad))
+    nms = clock.lap()
+    return det.cpu().numpy().astype(np.float32), np.array([preprocess, inference, nms]), tuple(tensor.shape)
+
+
+class _Clock:
+    """Seconds between successive :meth:`lap` calls, synchronising CUDA so GPU work is counted where it happens."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.last = time.perf_counter()
+
+    def lap(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        elapsed, self.last = now - self.last, now
+        return elapsed
+
+
+def _check_classes(classes: Sequence[int] | None, names: list[str]) -> None:
+    bad = [c for c in classes or [] if not 0 <= int(c) < len(names)]
+    if bad:
+        raise UserError(f"--classes {bad[0]}: the model has classes 0..{len(names) - 1} ({', '.join(names)})")
+
+
+def _describe(counts: Counter, names: list[str]) -> str:
+    """``2 circles, 1 rectangle`` (in class order) or ``(no detections)``."""
+    if not counts:
+        return "(no detections)"
+    return ", ".join(f"{counts[name]} {name}{'s' * (counts[name] > 1)}" for name in names if counts[name])
+
+
+def _show(window: str, image: np.ndarray) -> bool:
+    """Show ``image`` (``--view-img``); returns False, with one warning, where OpenCV has no GUI (headless build)."""
+    try:
+        cv2.imshow(window, image)
+        cv2.waitKey(1)
+        return True
+    except cv2.error:
+        LOGGER.warning("WARNING: --view-img needs an OpenCV build with GUI support; not showing images")
+        return False
+
+
+def _log_summary(summary: PredictSummary, totals: np.ndarray, save_txt: bool) -> None:
+    if summary.images == 0:
+        LOGGER.warning("WARNING: no images were processed")
+        return
+    pre, inference, nms = (totals / summary.images * 1e3).tolist()
+    summary.speed_ms = {"preprocess": pre, "inference": inference, "nms": nms}
+    LOGGER.info("Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS per image at shape %s", pre, inference, nms,
+                summary.input_shape)  # fmt: skip
+    labels = f", {summary.labels_saved} labels saved to {summary.save_dir / 'labels'}" if save_txt else ""
+    LOGGER.info("Results saved to %s%s", summary.save_dir, labels)

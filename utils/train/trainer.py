@@ -1,0 +1,440 @@
+"""The training engine: ``Trainer(options).fit()``.
+
+One epoch is: warmup-aware LR and momentum, gradient accumulation up to a nominal batch of 64, AMP on CUDA,
+gradient clipping, EMA; then validation of the EMA model, a results.csv row, and atomic checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from tqdm import tqdm
+
+from models.yolo import DetectionModel, load_model_yaml
+from utils import dist as distributed
+from utils.checkpoints.checkpoint import (
+    align_head_layers,
+    half_state_dict,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    transfer_weights,
+    without_pretrained,
+)
+from utils.data.dataloader import create_dataloader
+from utils.data.dataset_yaml import check_dataset
+from utils.device import select_device
+from utils.errors import UserError
+from utils.evaluation.evaluate import evaluate
+from utils.hyp import load_hyp
+from utils.plots.batch import plot_images
+from utils.plots.labels import plot_labels
+from utils.run_dir import increment_path
+from utils.train.autoanchor import check_anchors, label_sizes
+from utils.train.ema import ModelEMA, unwrap
+from utils.train.freeze import freeze_layers, keep_frozen_in_eval, layers_to_freeze
+from utils.train.loss import YoloLoss
+from utils.train.optim import accumulation_steps, build_optimizer, epoch_lr_factor, lr_curve, warmup
+from utils.train.options import TrainOptions
+from utils.train.results import COLUMNS, append_row, plot_results, truncate_after
+
+LOGGER = logging.getLogger(__name__)
+MIN_WARMUP_ITERATIONS = 100
+GRAD_CLIP_NORM = 10.0
+
+
+class Trainer:
+    """Trains a ``DetectionModel`` as described by :class:`TrainOptions` (``train.py``'s flags)."""
+
+    def __init__(self, options: TrainOptions) -> None:
+        self.opt = options
+        self.start_epoch, self.best_fitness, self.best_epoch, self.resume_checkpoint = 0, 0.0, None, None
+        self.tensorboard, self.epoch_lrs = None, []
+        if options.resume:
+            self.resume_checkpoint = load_checkpoint(options.resume)
+            if self.resume_checkpoint.get("format") == "ultralytics/yolov5":
+                raise UserError(
+                    f"--resume {options.resume}: an ultralytics/yolov5 checkpoint can start a training "
+                    "(--weights), not resume one"
+                )
+        device = select_device(options.device)
+        self.dist = distributed.init_distributed(device)
+        self.device = distributed.process_device(device, self.dist)
+        self.amp = self.device.type == "cuda"
+
+    def fit(self) -> dict:
+        """Run every epoch; return the final metrics of the best checkpoint (main process)."""
+        try:
+            self.setup()
+            stop = False
+            for epoch in range(self.start_epoch, self.opt.epochs):
+                losses = self.train_one_epoch(epoch)
+                self.epoch_lrs = [group["lr"] for group in self.optimizer.param_groups]
+                if self.dist.is_main:
+                    stop = self.end_epoch(epoch, losses)
+                if distributed.broadcast_flag(stop, self.dist):
+                    break
+            return self.finish() if self.dist.is_main else {}
+        finally:
+            if getattr(self, "train_loader", None) is not None:
+                self.train_loader.close()
+            distributed.cleanup(self.dist)
+
+    # --- set-up -------------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.init_seeds()
+        self.data = check_dataset(self.opt.data)  # before the run folder: a wrong --data leaves no empty run behind
+        self.setup_run_dir()
+        self.names = ["item"] if self.opt.single_cls else self.data["names"]
+        self.num_classes = len(self.names)
+        self.hyp = load_hyp(self.opt.hyp) if not self.resume_checkpoint else dict(self.resume_checkpoint["hyp"])
+        if self.dist.is_main:
+            (self.save_dir / "hyp.yaml").write_text(yaml.safe_dump(self.hyp, sort_keys=False))
+            self.tensorboard = _tensorboard_writer(self.save_dir)
+        self.build_model()
+        self.build_dataloaders()
+        self.build_loss()
+        self.build_optimizer()
+        if self.resume_checkpoint:
+            self.restore_state(self.resume_checkpoint)
+        if self.dist.distributed:
+            if self.opt.sync_bn:
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+
+    def init_seeds(self) -> None:
+        seed = self.opt.seed + 1 + max(self.dist.rank, 0)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def setup_run_dir(self) -> None:
+        if self.resume_checkpoint:
+            self.save_dir = Path(self.opt.save_dir)
+        else:
+            self.save_dir = increment_path(Path(self.opt.project) / self.opt.name, self.opt.exist_ok)
+            self.opt.save_dir = str(self.save_dir)
+        self.weights_dir = self.save_dir / "weights"
+        if self.dist.is_main:
+            self.weights_dir.mkdir(parents=True, exist_ok=True)
+            (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self.opt.to_dict(), sort_keys=False))
+
+    def build_model(self) -> None:
+        source = self.resume_checkpoint or (load_checkpoint(self.opt.weights) if self.opt.weights else None)
+        cfg = load_model_yaml(self.opt.cfg)[0] if self.opt.cfg else (source or {}).get("model_yaml")
+        if cfg is None:
+            raise UserError("train.py needs --cfg (a model YAML) or --weights (a checkpoint) to build a model")
+        if self.opt.backbone:
+            cfg = with_backbone(cfg, self.opt.backbone, self.opt.cfg or "the checkpoint's model YAML")
+        if source is not None and not self.resume_checkpoint:
+            cfg = without_pretrained(cfg)  # the backbone's weights come from the checkpoint
+        self.model = DetectionModel(cfg, nc=self.num_classes).for_training(self.device)
+        self.model.names = self.names
+        if source is not None:
+            state = {k: v.float() for k, v in (source.get("ema") or source["model"]).items()}
+            if source.get("model_yaml"):
+                state = align_head_layers(state, source["model_yaml"], self.model.yaml)
+            copied, total = transfer_weights(self.model, state)
+            if self.dist.is_main and not self.resume_checkpoint:
+                LOGGER.info("Transferred %d/%d items from %s", copied, total, self.opt.weights)
+        self.frozen = freeze_layers(self.model, layers_to_freeze(self.model, self.opt.freeze))
+        self.grid_size = max(int(self.model.stride.max()), 32)
+        if self.opt.imgsz % self.grid_size:
+            raise UserError(
+                f"--imgsz {self.opt.imgsz} must be a multiple of the model's largest stride {self.grid_size}"
+            )
+
+    def build_dataloaders(self) -> None:
+        batch_size = self.opt.batch_size // self.dist.world_size
+        self.train_loader, self.train_dataset = create_dataloader(
+            self.data["train"],
+            self.opt.imgsz,
+            batch_size,
+            self.grid_size,
+            hyp=self.hyp,
+            augment=True,
+            rect=self.opt.rect,
+            cache=self.opt.cache,
+            workers=self.opt.workers,
+            shuffle=True,
+            seed=self.opt.seed,
+            rank=self.dist.rank,
+            single_cls=self.opt.single_cls,
+            prefix="train: ",
+            num_classes=self.num_classes,
+            continuous=True,
+        )
+        self.val_loader = None
+        if self.dist.is_main:
+            self.val_loader, _ = create_dataloader(
+                self.data["val"],
+                self.opt.imgsz,
+                batch_size * 2,
+                self.grid_size,
+                rect=True,
+                pad=0.5,
+                cache=self.opt.cache,
+                workers=self.opt.workers,
+                single_cls=self.opt.single_cls,
+                prefix="val: ",
+                num_classes=self.num_classes,
+            )
+            labels = np.concatenate([lab for lab in self.train_dataset.labels if len(lab)] or [np.zeros((0, 5))])
+            if not self.opt.noplots:
+                plot_labels(labels, self.names, self.save_dir / "labels.jpg")
+            if not self.opt.noautoanchor and not self.resume_checkpoint:
+                sizes = label_sizes(
+                    self.train_dataset.shapes,
+                    self.train_dataset.labels,
+                    self.opt.imgsz,
+                    np.random.default_rng(self.opt.seed),
+                )
+                check_anchors(self.model.model[-1], sizes, self.hyp["anchor_t"], seed=self.opt.seed)
+        if self.dist.distributed:  # every rank takes rank 0's anchors
+            torch.distributed.broadcast(self.model.model[-1].anchors, 0)
+
+    def build_loss(self) -> None:
+        self.loss_fn = YoloLoss.from_hyp(
+            self.model.model[-1].anchors, self.num_classes, self.hyp, self.opt.imgsz, self.opt.label_smoothing
+        )
+
+    def build_optimizer(self) -> None:
+        accumulate = max(round(self.opt.nbs / self.opt.batch_size), 1)
+        weight_decay = self.hyp["weight_decay"] * self.opt.batch_size * accumulate / self.opt.nbs
+        self.optimizer = build_optimizer(
+            self.model, self.opt.optimizer, self.hyp["lr0"], self.hyp["momentum"], weight_decay
+        )
+        self.lr_curve = lr_curve(self.opt.epochs, self.hyp["lrf"], self.opt.cos_lr)
+        for group in self.optimizer.param_groups:
+            group["initial_lr"] = self.hyp["lr0"]
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.ema = ModelEMA(self.model) if self.dist.is_main else None
+        self.warmup_iterations = max(round(self.hyp["warmup_epochs"] * len(self.train_loader)), MIN_WARMUP_ITERATIONS)
+        self.last_step = -1
+
+    def restore_state(self, checkpoint: dict) -> None:
+        """Continue a run: epoch, best fitness, optimizer, EMA, LR schedule (re-planned if --epochs grew)."""
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.best_fitness = checkpoint.get("best_fitness", 0.0)
+        self.best_epoch = checkpoint.get("best_epoch", checkpoint["epoch"])
+        if checkpoint.get("optimizer"):
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        elif self.dist.is_main:
+            LOGGER.info(
+                "%s has no optimizer state (a finished run): continuing with a fresh optimizer", self.opt.resume
+            )
+        if self.ema and checkpoint.get("ema"):
+            self.ema.ema.load_state_dict({k: v.float() for k, v in checkpoint["ema"].items()})
+            self.ema.updates = checkpoint.get("updates", 0)
+        if self.dist.is_main:
+            truncate_after(self.save_dir / "results.csv", checkpoint["epoch"])
+            LOGGER.info("Resuming %s from epoch %d to %d", self.save_dir, self.start_epoch, self.opt.epochs)
+        if self.start_epoch >= self.opt.epochs:
+            raise UserError(
+                f"{self.opt.resume}: the run already finished {self.opt.epochs} epochs; pass "
+                "--epochs N with a larger N to train it further"
+            )
+
+    # --- one epoch ----------------------------------------------------------------------------------------
+    def train_one_epoch(self, epoch: int) -> np.ndarray:
+        """Train one epoch; return the mean (box, obj, cls) losses."""
+        self.model.train()
+        keep_frozen_in_eval(self.frozen)
+        if self.dist.distributed:  # read once, when the loader's stream starts; it numbers later passes itself
+            self.train_loader.sampler.set_epoch(epoch)
+        batches = len(self.train_loader)
+        mean_losses = np.zeros(3)
+        progress = enumerate(self.train_loader)
+        if self.dist.is_main:
+            LOGGER.info(
+                "%11s%11s%11s%11s%11s%11s%11s",
+                "Epoch",
+                "GPU_mem",
+                "box_loss",
+                "obj_loss",
+                "cls_loss",
+                "Instances",
+                "Size",
+            )
+            progress = tqdm(progress, total=batches, bar_format="{l_bar}{bar:10}{r_bar}")
+        for group in self.optimizer.param_groups:  # warmup overrides it during its iterations
+            group["lr"] = group["initial_lr"] * epoch_lr_factor(self.lr_curve, epoch)
+        self.optimizer.zero_grad()
+        for index, (images, targets, paths, _) in progress:
+            iteration = index + batches * epoch
+            images = images.to(self.device, non_blocking=True).float() / 255
+            targets = targets.to(self.device)
+            accumulate = self.warm_up(iteration, epoch)
+            images = self.maybe_rescale(images)
+            with torch.autocast(device_type=self.device.type, enabled=self.amp):
+                loss, parts = self.loss_fn(self.model(images), targets)
+            if not torch.isfinite(loss):
+                raise UserError(
+                    f"training loss became {loss.item()} at epoch {epoch}, batch {index}; lower lr0 in "
+                    f"{self.opt.hyp} or check the labels"
+                )
+            self.scaler.scale(loss * self.dist.world_size).backward()
+            if iteration - self.last_step >= accumulate:
+                self.optimizer_step()
+                self.last_step = iteration
+            if self.dist.is_main:
+                losses = np.array([parts["box"].item(), parts["obj"].item(), parts["cls"].item()])
+                mean_losses = (mean_losses * index + losses) / (index + 1)
+                memory = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.device.type == "cuda" else "0G"
+                progress.set_description(
+                    f"{epoch:>5}/{self.opt.epochs - 1:<4}{memory:>11}"
+                    + "".join(f"{v:11.4g}" for v in mean_losses)
+                    + f"{targets.shape[0]:11d}{images.shape[-1]:11d}"
+                )
+                if epoch == self.start_epoch and index < 3 and not self.opt.noplots:
+                    plot_images(images, targets, paths, self.names, self.save_dir / f"train_batch{index}.jpg")
+        return mean_losses
+
+    def warm_up(self, iteration: int, epoch: int) -> int:
+        """Apply warmup LRs/momentum during the first iterations; return the accumulation steps to use."""
+        if iteration <= self.warmup_iterations:
+            warmup(self.optimizer, iteration, self.warmup_iterations, self.lr_curve(epoch), self.hyp)
+        return accumulation_steps(iteration, self.warmup_iterations, self.opt.batch_size, self.opt.nbs)
+
+    def maybe_rescale(self, images: torch.Tensor) -> torch.Tensor:
+        """--multi-scale: resize the batch to a random multiple of the stride within 0.5x..1.5x imgsz."""
+        if not self.opt.multi_scale:
+            return images
+        low, high = int(self.opt.imgsz * 0.5), int(self.opt.imgsz * 1.5 + self.grid_size)
+        size = random.randrange(low, high) // self.grid_size * self.grid_size
+        factor = size / max(images.shape[2:])
+        if factor == 1:
+            return images
+        shape = [math.ceil(x * factor / self.grid_size) * self.grid_size for x in images.shape[2:]]
+        return nn.functional.interpolate(images, size=shape, mode="bilinear", align_corners=False)
+
+    def optimizer_step(self) -> None:
+        self.scaler.unscale_(self.optimizer)
+        nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=GRAD_CLIP_NORM)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad()
+        if self.ema:
+            self.ema.update(self.model)
+
+    # --- end of epoch (main process) ----------------------------------------------------------------------
+    def end_epoch(self, epoch: int, losses: np.ndarray) -> bool:
+        """Validate, log, checkpoint; return whether to stop early."""
+        final = epoch + 1 == self.opt.epochs
+        metrics, val_losses = self.validate(plots=False) if not self.opt.noval or final else (None, np.zeros(3))
+        fitness = metrics.fitness() if metrics else 0.0
+        row = [epoch, *losses]
+        row += [metrics.mean_precision, metrics.mean_recall, metrics.map50, metrics.map] if metrics else [0.0] * 4
+        row += [*val_losses, *self.epoch_lrs]
+        append_row(self.save_dir / "results.csv", row)
+        self.log_tensorboard(epoch, row)
+        if fitness > self.best_fitness or self.best_epoch is None:
+            self.best_fitness, self.best_epoch = max(fitness, self.best_fitness), epoch
+        if not self.opt.nosave or final:
+            self.save_checkpoint(epoch, best=self.best_epoch == epoch)
+        stop = not self.opt.noval and epoch - self.best_epoch >= self.opt.patience  # --noval has no fitness to watch
+        if stop:
+            LOGGER.info(
+                "Stopping early: no improvement in the last %d epochs; best was epoch %d",
+                self.opt.patience,
+                self.best_epoch,
+            )
+        return stop
+
+    def log_tensorboard(self, epoch: int, row: list[float]) -> None:
+        if self.tensorboard is not None:
+            for name, value in zip(COLUMNS[1:], row[1:]):
+                self.tensorboard.add_scalar(name, value, epoch)
+
+    def validate(self, plots: bool, model: nn.Module | None = None):
+        result = evaluate(
+            model or self.ema.ema,
+            self.val_loader,
+            self.names,
+            compute_loss=self.loss_fn,
+            save_dir=self.save_dir,
+            plots=plots and not self.opt.noplots,
+            device=self.device,
+        )
+        LOGGER.info("%s", result.table())  # YOLOv5 prints the "all" row after every epoch
+        val_losses = (
+            np.array([float(result.loss.get(k, 0.0)) for k in ("box", "obj", "cls")]) if result.loss else np.zeros(3)
+        )
+        return result.metrics, val_losses
+
+    def save_checkpoint(self, epoch: int, best: bool) -> None:
+        checkpoint = {
+            "epoch": epoch,
+            "best_fitness": self.best_fitness,
+            "best_epoch": self.best_epoch,
+            "model": half_state_dict(unwrap(self.model)),
+            "ema": half_state_dict(self.ema.ema),
+            "updates": self.ema.updates,
+            "optimizer": self.optimizer.state_dict(),
+            "opt": self.opt.to_dict(),
+            "hyp": self.hyp,
+            "names": self.names,
+            "model_yaml": unwrap(self.model).yaml,
+            "date": datetime.now().isoformat(),
+        }
+        save_checkpoint(checkpoint, self.weights_dir / "last.pt")
+        if best:
+            save_checkpoint(checkpoint, self.weights_dir / "best.pt")
+        if self.opt.save_period > 0 and (epoch + 1) % self.opt.save_period == 0:
+            save_checkpoint(checkpoint, self.weights_dir / f"epoch{epoch}.pt")
+
+    def finish(self) -> dict:
+        """Strip optimizers from the final checkpoints, validate best.pt with plots, plot results.csv."""
+        for path in (self.weights_dir / "last.pt", self.weights_dir / "best.pt"):
+            if path.exists():
+                checkpoint = load_checkpoint(path)
+                checkpoint["optimizer"] = None
+                save_checkpoint(checkpoint, path)
+        summary = {}
+        best = self.weights_dir / "best.pt"
+        if best.exists() and self.val_loader is not None:
+            model = model_from_checkpoint(load_checkpoint(best)).to(self.device)
+            metrics, _ = self.validate(plots=True, model=model)
+            summary = {
+                "mAP_0.5": metrics.map50,
+                "mAP_0.5:0.95": metrics.map,
+                "precision": metrics.mean_precision,
+                "recall": metrics.mean_recall,
+            }
+        if not self.opt.noplots:
+            plot_results(self.save_dir / "results.csv")
+        LOGGER.info("Results saved to %s", self.save_dir)
+        return summary
+
+
+def _tensorboard_writer(save_dir: Path):
+    """A TensorBoard SummaryWriter for the run folder when tensorboard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(save_dir))
+
+
+def with_backbone(cfg: dict, name: str, source: str) -> dict:
+    """``cfg`` with the name in its Backbone row replaced by ``name`` (``--backbone``)."""
+    rows = [row for row in cfg.get("backbone", []) if isinstance(row, list) and len(row) == 4 and row[2] == "Backbone"]
+    if not rows:
+        raise UserError(
+            f"--backbone {name}: {source} has no Backbone row; use a pluggable config such as "
+            "configs/models/yolov5s-efficientnet-b0.yaml"
+        )
+    cfg = {**cfg, "backbone": [list(row) for row in cfg["backbone"]]}
+    for row in cfg["backbone"]:
+        if row[2] == "Backbone":
+            row[3] = [name, *row[3][1:]]
+    return cfg
