@@ -73,7 +73,7 @@ class Worker:
         if self.side == "ours":
             from utils.train.loss import YoloLoss
 
-            head = self.model.model[-1]
+            head = self.model.head
             return YoloLoss.from_hyp(head.anchors, head.nc, hyp, image_size=imgsz)
         from yolov5.utils.loss import ComputeLoss
 

@@ -83,8 +83,13 @@ class DetectionModel(nn.Module):
         head.initialize_biases()
         self.stride = head.stride
 
+    @property
+    def head(self) -> Detect:
+        """The detection head (the last layer): anchors, strides, the per-level output convolutions."""
+        return self.model[-1]
+
     def forward(self, x: torch.Tensor):
-        return self.model[-1](self._features(x))
+        return self.head(self._features(x))
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Run every layer but the head; return the head's inputs."""

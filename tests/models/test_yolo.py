@@ -246,7 +246,7 @@ def test_detect_bias_priors():
 
 def test_anchors_stored_in_stride_units():
     model = DetectionModel("yolov5s.yaml")
-    assert torch.allclose(model.model[-1].anchors[2, 2], torch.tensor([373 / 32, 326 / 32]))
+    assert torch.allclose(model.head.anchors[2, 2], torch.tensor([373 / 32, 326 / 32]))
 
 
 def test_flop_count_matches_hand_computation():
@@ -256,7 +256,7 @@ def test_flop_count_matches_hand_computation():
 
 def test_nc_override_changes_head():
     model = DetectionModel("yolov5n.yaml", nc=3)
-    assert model.yaml["nc"] == 3 and model.model[-1].no == 8
+    assert model.yaml["nc"] == 3 and model.head.no == 8
 
 
 def minimal_cfg() -> dict:

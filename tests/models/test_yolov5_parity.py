@@ -74,9 +74,9 @@ def test_training_loss_and_its_gradients_equal_the_packages(reference):
     label smoothing) on the package's random raw maps and targets: the same loss, parts and gradients."""
     case = torch.load(reference / "loss.pt", weights_only=True)
     model = DetectionModel("configs/models/yolov5n.yaml", nc=case["classes"], verbose=False)
-    assert torch.allclose(model.model[-1].anchors, case["anchors"])
+    assert torch.allclose(model.head.anchors, case["anchors"])
     hyp = load_hyp("configs/hyps/hyp.scratch-low.yaml")
-    loss_fn = YoloLoss.from_hyp(model.model[-1].anchors, case["classes"], hyp, case["image_size"], label_smoothing=0.1)
+    loss_fn = YoloLoss.from_hyp(model.head.anchors, case["classes"], hyp, case["image_size"], label_smoothing=0.1)
     raw = [r.clone().requires_grad_(True) for r in case["raw"]]
     loss, parts = loss_fn(raw, case["targets"])
     loss.backward()

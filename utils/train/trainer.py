@@ -198,13 +198,13 @@ class Trainer:
                     self.opt.imgsz,
                     np.random.default_rng(self.opt.seed),
                 )
-                check_anchors(self.model.model[-1], sizes, self.hyp["anchor_t"], seed=self.opt.seed)
+                check_anchors(self.model.head, sizes, self.hyp["anchor_t"], seed=self.opt.seed)
         if self.dist.distributed:  # every rank takes rank 0's anchors
-            torch.distributed.broadcast(self.model.model[-1].anchors, 0)
+            torch.distributed.broadcast(self.model.head.anchors, 0)
 
     def build_loss(self) -> None:
         self.loss_fn = YoloLoss.from_hyp(
-            self.model.model[-1].anchors, self.num_classes, self.hyp, self.opt.imgsz, self.opt.label_smoothing
+            self.model.head.anchors, self.num_classes, self.hyp, self.opt.imgsz, self.opt.label_smoothing
         )
 
     def build_optimizer(self) -> None:

@@ -53,7 +53,7 @@ def calibrate_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
     model.train()
     with torch.no_grad():
         model(torch.rand(4, 3, SIZE, SIZE, generator=generator))
-        for conv in model.model[-1].m:  # keep predictions near the anchor priors, as a trained head's are: random
+        for conv in model.head.m:  # keep predictions near the anchor priors, as a trained head's are: random
             conv.weight.mul_(0.1)  # logits put boxes at up to 4x the largest anchor (1,400 px on a 64 px image)
     model.eval()
 
