@@ -1,8 +1,9 @@
 """YOLOv5 v6/v7 building blocks.
 
 Attribute names (``conv``, ``bn``, ``cv1``, ``cv2``, ``cv3``, ``m``) follow YOLOv5 so that state_dict keys
-line up with official checkpoints. Every block exposes ``out_channels`` and a ``from_config`` class method
-that turns one YAML row's ``args`` into a module, so the parser never switches on module type.
+line up with official checkpoints. Every block exposes ``out_channels``, ``output_stride(in_stride)`` (its output's
+stride in input pixels, given its input's; None where it cannot tell) and a ``from_config`` class method that turns
+one YAML row's ``args`` into a module, so the parser never switches on module type.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from utils.errors import UserError
 
 # YOLOv5 sets these on every BatchNorm after construction; we set them at construction.
 BN_EPS = 1e-3
@@ -80,6 +83,14 @@ class Conv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))
 
+    def output_stride(self, in_stride: float) -> float | None:
+        """``in_stride`` times the conv's stride; None unless the padding makes the output exactly input / stride."""
+        c = self.conv
+        exact = isinstance(c.padding, tuple) and all(
+            0 <= d * (k - 1) - 2 * p < s for k, s, p, d in zip(c.kernel_size, c.stride, c.padding, c.dilation)
+        )
+        return in_stride * c.stride[0] if exact and c.stride[0] == c.stride[1] else None
+
     @classmethod
     def from_config(cls, in_channels: int, args: list, number: int, scale: ModelScale) -> nn.Module:
         """Row args: ``[out_channels, kernel=1, stride=1, padding=None, groups=1, dilation=1, act=True]``."""
@@ -102,6 +113,9 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.cv2(self.cv1(x))
         return x + y if self.add else y
+
+    def output_stride(self, in_stride: float) -> float:
+        return in_stride
 
     @classmethod
     def from_config(cls, in_channels: int, args: list, number: int, scale: ModelScale) -> nn.Module:
@@ -132,6 +146,9 @@ class C3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
 
+    def output_stride(self, in_stride: float) -> float:
+        return in_stride
+
     @classmethod
     def from_config(cls, in_channels: int, args: list, number: int, scale: ModelScale) -> nn.Module:
         """Row args: ``[out_channels, shortcut=True, groups=1, expansion=0.5]``; the row's number sets the depth."""
@@ -155,6 +172,9 @@ class SPPF(nn.Module):
         y2 = self.m(y1)
         return self.cv2(torch.cat((x, y1, y2, self.m(y2)), 1))
 
+    def output_stride(self, in_stride: float) -> float:
+        return in_stride
+
     @classmethod
     def from_config(cls, in_channels: int, args: list, number: int, scale: ModelScale) -> nn.Module:
         """Row args: ``[out_channels, kernel=5]``."""
@@ -172,6 +192,14 @@ class Concat(nn.Module):
     def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat(x, self.d)
 
+    def output_stride(self, in_strides: list[float]) -> float | None:
+        """The inputs' common stride (a mismatch is a UserError); None when concatenating along height or width."""
+        if self.d != 1:
+            return None
+        if len(set(in_strides)) > 1:
+            raise UserError(f"Concat inputs have different strides {in_strides}: their maps differ in size")
+        return in_strides[0]
+
     @classmethod
     def from_config(cls, in_channels: Sequence[int], args: list, number: int, scale: ModelScale) -> nn.Module:
         """Row args: ``[dimension=1]``; ``from`` lists the inputs."""
@@ -187,17 +215,35 @@ class Upsample(nn.Upsample):
         super().__init__(size=size, scale_factor=scale_factor, mode=mode)
         self.out_channels = in_channels
 
+    def output_stride(self, in_stride: float) -> float | None:
+        """``in_stride`` over the scale factor; None for a fixed output ``size``, whose stride depends on the input."""
+        factors = self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,)
+        if self.size is not None or len(set(factors)) != 1:
+            return None
+        stride = in_stride / factors[0]
+        return int(stride) if stride.is_integer() else stride
+
     @classmethod
     def from_config(cls, in_channels: int, args: list, number: int, scale: ModelScale) -> nn.Module:
         return cls(in_channels, *args)
 
 
+class Repeat(nn.Sequential):
+    """Blocks run one after another: YOLOv5's ``nn.Sequential`` layout for repeated rows (the same state_dict keys)."""
+
+    def __init__(self, *blocks: nn.Module) -> None:
+        super().__init__(*blocks)
+        self.out_channels = blocks[-1].out_channels
+
+    def output_stride(self, in_stride: float) -> float | None:
+        for block in self:
+            in_stride = None if in_stride is None else block.output_stride(in_stride)
+        return in_stride
+
+
 def repeat(block: type[nn.Module], number: int, *args) -> nn.Module:
-    """One block, or ``number`` identical blocks in an ``nn.Sequential`` (YOLOv5's layout for repeated rows)."""
+    """One block, or ``number`` identical blocks in a ``Repeat`` (YOLOv5's layout for repeated rows)."""
     if number == 1:
         return block(*args)
     first = block(*args)
-    rest = [block(first.out_channels, *args[1:]) for _ in range(number - 1)]
-    sequence = nn.Sequential(first, *rest)
-    sequence.out_channels = first.out_channels
-    return sequence
+    return Repeat(first, *(block(first.out_channels, *args[1:]) for _ in range(number - 1)))

@@ -49,6 +49,10 @@ class Detect(nn.Module):
             return raw
         return self.decode(raw), raw
 
+    def output_stride(self, in_strides: list[float]) -> list[float]:
+        """One raw output per input level, at that input's stride: these become the model's strides."""
+        return list(in_strides)
+
     def decode(self, raw: list[torch.Tensor]) -> torch.Tensor:
         """Raw per-level logits -> (B, N, 5 + num_classes): xywh in input pixels, sigmoid scores."""
         outputs = []

@@ -55,30 +55,35 @@ def parse_model(
     """Build the layers of ``cfg``.
 
     Returns ``(layers, save)``: an ``nn.Sequential`` whose layers carry ``i`` (index), ``f`` (from), ``type``
-    (YAML module name) and ``np`` (parameter count), and the sorted indices of layers whose outputs later
+    (YAML module name), ``np`` (parameter count) and ``out_strides`` (output stride in input pixels, a list for
+    list outputs, None where some layer cannot tell), and the sorted indices of layers whose outputs later
     layers read. Errors name ``source``, the section, the row and the problem. ``verbose`` logs the layer table.
+
+    Channels and strides flow the same way: each layer gets its inputs' values and computes its own (``out_channels``
+    at construction, ``output_stride(in_strides)`` after); a layer whose input stride is unknown has none either.
     """
     check_model_yaml(cfg, source)
     scale = ModelScale(cfg["depth_multiple"], cfg["width_multiple"])
     symbols = {"nc": cfg["nc"], "anchors": cfg["anchors"], "None": None}
     rows = _rows(cfg, source)
     channels: list = [in_channels]  # channels[i + 1] is the output of layer i; channels[0] the image
+    strides: list = [1]  # the same for output strides in input pixels
     layers, save = [], set()
     log = LOGGER.info if verbose else LOGGER.debug
     log("%3s %18s %3s %10s  %-28s %-30s", "", "from", "n", "params", "module", "arguments")
     for index, (section, row_number, row) in enumerate(rows):
         where = f"{source}: {section} row {row_number} (layer {index})"
         origin, number, name, args = _check_row(row, index, where)
-        output_of = lambda j: channels[-1] if j == -1 else channels[j + 1]  # noqa: E731
-        inputs = output_of(origin) if isinstance(origin, int) else [output_of(j) for j in origin]
         args = [symbols.get(a, a) if isinstance(a, str) else a for a in args]
-        layer = _build(MODULES[name], inputs, args, scale.depth(number), scale, where)
+        inputs = _inputs(channels, origin), _inputs(strides, origin)
+        layer = _build(MODULES[name], *inputs, args, scale.depth(number), scale, where)
         layer.i, layer.f, layer.type = index, origin, name
         layer.np = sum(p.numel() for p in layer.parameters())
         log("%3s %18s %3s %10s  %-28s %-30s", index, origin, scale.depth(number), f"{layer.np:,}", name, args)
         save.update(j for j in ([origin] if isinstance(origin, int) else origin) if j != -1)
         layers.append(layer)
         channels.append(layer.out_channels)
+        strides.append(layer.out_strides)
     return nn.Sequential(*layers), sorted(save)
 
 
@@ -110,9 +115,21 @@ def _check_row(row: object, index: int, where: str) -> tuple[int | list[int], in
     return origin, number, name, args
 
 
-def _build(module: type[nn.Module], inputs, args: list, number: int, scale: ModelScale, where: str) -> nn.Module:
+def _inputs(outputs: list, origin: int | list[int]):
+    """The entries of ``outputs`` (the image's, then one per layer) that a row's ``from`` names."""
+    output_of = lambda j: outputs[-1] if j == -1 else outputs[j + 1]  # noqa: E731
+    return output_of(origin) if isinstance(origin, int) else [output_of(j) for j in origin]
+
+
+def _build(
+    module: type[nn.Module], in_channels, in_strides, args: list, number: int, scale: ModelScale, where: str
+) -> nn.Module:
+    """The row's layer, with ``out_strides`` set: None if an input's stride is unknown or the layer cannot tell."""
     try:
-        return module.from_config(inputs, args, number, scale)
+        layer = module.from_config(in_channels, args, number, scale)
+        known = None not in (in_strides if isinstance(in_strides, list) else [in_strides])
+        layer.out_strides = layer.output_stride(in_strides) if known and hasattr(layer, "output_stride") else None
+        return layer
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
     except (TypeError, IndexError, ValueError) as error:

@@ -2,20 +2,16 @@
 
 Run as a script to print a model's layer table and size::
 
-    python models/yolo.py --cfg configs/models/yolov5s.yaml --imgsz 640
+    python -m models.yolo --cfg configs/models/yolov5s.yaml --imgsz 640
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __name__ == "__main__" and not __package__:  # `python models/yolo.py`: make the repo root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import copy
 import logging
+import sys
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -61,6 +57,10 @@ class DetectionModel(nn.Module):
 
     ``forward(x)`` takes (B, ch, H, W) RGB images in 0..1 with H, W multiples of the largest stride. Training
     mode returns the head's raw per-level tensors; eval mode returns ``(decoded (B, N, 5 + nc), raw)``.
+
+    The head's strides come from the parser, which carries each layer's stride as it carries channels; only a model
+    with a layer that cannot tell its stride (an ``nn.Upsample`` to a fixed size, a conv whose padding shrinks the
+    map) measures them with one forward pass (``_probe_strides``).
     """
 
     def __init__(
@@ -79,7 +79,8 @@ class DetectionModel(nn.Module):
             raise UserError(f"{source}: the last row must be a Detect layer")
         self.names = [str(i) for i in range(self.yaml["nc"])]
         head = self.model[-1]
-        head.set_strides(self._probe_strides(ch))
+        known = head.out_strides is not None
+        head.set_strides(torch.tensor(head.out_strides, dtype=torch.float32) if known else self._probe_strides(ch))
         head.initialize_biases()
         self.stride = head.stride
 
@@ -103,7 +104,8 @@ class DetectionModel(nn.Module):
         return [x if j == -1 else outputs[j] for j in head.f]
 
     def _probe_strides(self, ch: int) -> torch.Tensor:
-        """Strides of the head's inputs from one forward pass in eval mode without gradients.
+        """Strides of the head's inputs from one forward pass in eval mode without gradients, for models where some
+        layer cannot tell its output stride without seeing an input (``parse_model`` gives the others).
 
         Eval mode matters: a probe in training mode would update every BatchNorm's running statistics and
         so damage pretrained backbone weights.

@@ -26,7 +26,7 @@ class Backbone(nn.Module):
         super().__init__()
         self.name = name
         self.body = create_backbone(name, **options)
-        self.out_channels = list(self.body.channels)
+        self.out_channels = list(self.body.out_channels)
         self.strides = list(self.body.strides)
         self.frozen = bool(freeze)
         if self.frozen:
@@ -35,6 +35,10 @@ class Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.body(x)
+
+    def output_stride(self, in_stride: float) -> list[float]:
+        """The strides of [P3, P4, P5] in input pixels (``in_stride`` is 1 for the image)."""
+        return [in_stride * stride for stride in self.strides]
 
     def train(self, mode: bool = True) -> Backbone:
         super().train(mode)
@@ -69,6 +73,9 @@ class Index(nn.Module):
 
     def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
         return x[self.index]
+
+    def output_stride(self, in_strides: list[float]) -> float:
+        return in_strides[self.index]
 
     @classmethod
     def from_config(cls, in_channels: list[int], args: list, number: int, scale: ModelScale) -> nn.Module:

@@ -1,8 +1,7 @@
 """Name -> backbone factory registry.
 
-A backbone is an ``nn.Module`` whose ``forward(x)`` takes RGB images in 0..1, shape (B, 3, H, W), and
-returns a list of three feature maps ordered P3, P4, P5 (strides 8, 16, 32). It exposes ``channels``
-and ``strides`` (lists of three ints) from construction on, without a forward pass.
+A backbone is an ``nn.Module`` that keeps ``BackboneContract`` (``models/backbones/contract.py``): ``forward(x)``
+returns [P3, P4, P5], and ``out_channels`` and ``strides`` are set at construction. ``create_backbone`` checks it.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from models.backbones.contract import check_backbone
 from utils.errors import UserError
 
 BackboneFactory = Callable[..., nn.Module]
@@ -55,5 +55,10 @@ def get_backbone_factory(name: str) -> BackboneFactory:
 
 
 def create_backbone(name: str, **kwargs) -> nn.Module:
-    """Build the backbone registered as ``name`` with keyword options (``pretrained``, timm kwargs, ...)."""
-    return get_backbone_factory(name)(**kwargs)
+    """Build the backbone registered as ``name`` with keyword options (``pretrained``, timm kwargs, ...).
+
+    A module that breaks ``BackboneContract`` raises a one-line UserError saying what is missing or wrong.
+    """
+    backbone = get_backbone_factory(name)(**kwargs)
+    check_backbone(name, backbone)
+    return backbone

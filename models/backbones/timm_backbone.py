@@ -48,7 +48,7 @@ class TimmBackbone(nn.Module):
             )
         self.out_indices = _indices_at_strides(self.body, model_name)
         info = self.body.feature_info
-        self.channels = [info.channels()[i] for i in self.out_indices]
+        self.out_channels = [info.channels()[i] for i in self.out_indices]
         self.strides = [info.reduction()[i] for i in self.out_indices]
         cfg = getattr(self.body, "pretrained_cfg", None) or {}
         mean, std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)

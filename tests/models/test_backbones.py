@@ -2,7 +2,7 @@ import pytest
 import timm
 import torch
 
-from models.backbones import create_backbone, list_backbones
+from models.backbones import BackboneContract, create_backbone, list_backbones
 from models.backbones.timm_backbone import TimmBackbone
 from models.fuse import fuse_conv_bn
 from tests.helpers import randomise_batchnorm
@@ -26,13 +26,14 @@ def test_registry_lists_every_required_backbone():
 @pytest.mark.parametrize("name", REGISTERED)
 def test_backbone_outputs_p3_p4_p5(name):
     backbone = create_backbone(name).eval()
+    assert isinstance(backbone, BackboneContract)
     assert backbone.strides == [8, 16, 32]
     if name in EXPECTED_CHANNELS:
-        assert backbone.channels == EXPECTED_CHANNELS[name]
+        assert backbone.out_channels == EXPECTED_CHANNELS[name]
     with torch.no_grad():
         features = backbone(torch.rand(1, 3, 64, 96))
-    assert len(features) == 3
-    for feature, channels, stride in zip(features, backbone.channels, backbone.strides):
+    assert len(features) == len(backbone.out_channels) == len(backbone.strides) == 3
+    for feature, channels, stride in zip(features, backbone.out_channels, backbone.strides):
         assert feature.shape == (1, channels, 64 // stride, 96 // stride)
 
 
@@ -41,7 +42,7 @@ def test_backbone_outputs_p3_p4_p5(name):
 )
 def test_generic_timm_entry(name, channels):
     backbone = create_backbone(name)
-    assert backbone.channels == channels and backbone.strides == [8, 16, 32]
+    assert backbone.out_channels == channels and backbone.strides == [8, 16, 32]
 
 
 def test_timm_model_without_stride_8_is_rejected():

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from models.common import C3, SPPF, Bottleneck, Concat, Conv, ModelScale, Upsample, make_divisible
+from models.common import C3, SPPF, Bottleneck, Concat, Conv, ModelScale, Repeat, Upsample, make_divisible
+from utils.errors import UserError
 
 
 def test_make_divisible_rounds_up_to_multiple():
@@ -56,6 +57,37 @@ def test_concat_and_upsample_channels():
 
 def test_conv_from_config_scales_width_and_repeats():
     layer = Conv.from_config(16, [64, 3, 1], 2, ModelScale(1.0, 0.5))
-    assert isinstance(layer, torch.nn.Sequential) and len(layer) == 2
+    assert isinstance(layer, Repeat) and isinstance(layer, torch.nn.Sequential) and len(layer) == 2
     assert layer.out_channels == 32
     assert layer(torch.rand(1, 16, 8, 8)).shape == (1, 32, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        (Conv(8, 8, 3, 2), 8),
+        (Conv(8, 8, 6, 2, 2), 8),
+        (Conv(8, 8, 1, 1), 4),
+        (Conv.from_config(8, [8, 3, 2], 2, ModelScale()), 16),
+        (Bottleneck(8, 8), 4),
+        (C3(8, 8, 2), 4),
+        (SPPF(8, 8), 4),
+        (Upsample(8, None, 2), 2),
+        (Conv(8, 8, 3, 1, 0), None),  # shrinks the map by 2 pixels: no exact stride
+        (Conv.from_config(8, [8, 3, 1, 0], 2, ModelScale()), None),
+        (Upsample(8, (16, 24)), None),  # a fixed output size
+    ],
+)
+def test_block_output_stride_matches_its_output_size(block, expected):
+    """A map at stride 4 of a 128 x 192 image is 32 x 48; the block's output size gives its true stride."""
+    assert block.output_stride(4) == expected
+    if expected is not None:
+        height, width = block(torch.rand(1, 8, 32, 48)).shape[2:]
+        assert (128 / height, 192 / width) == (expected, expected)
+
+
+def test_concat_output_stride():
+    assert Concat([8, 8]).output_stride([16, 16]) == 16
+    assert Concat([8, 8], 2).output_stride([16, 16]) is None
+    with pytest.raises(UserError, match=r"different strides \[16, 8\]"):
+        Concat([8, 8]).output_stride([16, 8])

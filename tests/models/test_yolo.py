@@ -73,16 +73,44 @@ def test_every_backbone_and_native_config_is_shipped():
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=[path.stem for path in CONFIGS])
-def test_shipped_config_forward(cfg):
+def test_shipped_config_forward_and_parsed_strides(cfg, monkeypatch):
+    """The parser's strides, known without a forward pass, equal those a non-square forward pass measures."""
+    monkeypatch.setattr(DetectionModel, "_probe_strides", lambda *_: pytest.fail("the strides were probed"))
     model = DetectionModel(cfg, nc=4)
     assert model.stride.tolist() == [8, 16, 32]
-    image = torch.rand(1, 3, 64, 64)
+    image = torch.rand(1, 3, 64, 96)
     raw = model(image)
-    assert [tuple(r.shape) for r in raw] == [(1, 3, 64 // s, 64 // s, 9) for s in (8, 16, 32)]
+    assert [tuple(r.shape) for r in raw] == [(1, 3, 64 // s, 96 // s, 9) for s in model.stride.int().tolist()]
     model.eval()
     with torch.no_grad():
         decoded, _ = model(image)
-    assert decoded.shape == (1, 3 * (64 + 16 + 4), 9)
+    assert decoded.shape == (1, 3 * (8 * 12 + 4 * 6 + 2 * 3), 9)
+
+
+def test_strides_are_probed_only_where_a_layer_cannot_tell(monkeypatch):
+    """An Upsample to a fixed size has no static stride: the model measures strides, in eval mode."""
+    probes = []
+    probe = DetectionModel._probe_strides
+    monkeypatch.setattr(DetectionModel, "_probe_strides", lambda self, ch: probes.append(ch) or probe(self, ch))
+    cfg = minimal_cfg()
+    cfg["head"][1] = [-1, 1, "nn.Upsample", [16, None, "nearest"]]  # P5 of the 256 px probe is 8x8
+    model = DetectionModel(cfg, verbose=False)
+    assert probes == [3] and model.stride.tolist() == [8, 16, 32]
+    assert [layer.out_strides for layer in model.model][10:13] == [32, None, None]
+    assert model.training and all(
+        torch.equal(m.running_mean, torch.zeros_like(m.running_mean))
+        for m in model.modules()
+        if isinstance(m, torch.nn.BatchNorm2d)
+    )
+    DetectionModel(minimal_cfg(), verbose=False)
+    assert probes == [3]
+
+
+def test_parser_carries_strides_like_channels():
+    model = DetectionModel("yolov5n.yaml", verbose=False)
+    backbone = [2, 4, 4, 8, 8, 16, 16, 32, 32, 32]
+    neck = [32, 16, 16, 16, 16, 8, 8, 8, 16, 16, 16, 32, 32, 32]
+    assert [layer.out_strides for layer in model.model] == backbone + neck + [[8, 16, 32]]
 
 
 @pytest.mark.parametrize("cfg", ["yolov5s.yaml", "yolov5s-efficientnet-b0.yaml"])
@@ -149,7 +177,8 @@ def test_one_word_backbone_swap(name):
 
 
 def test_building_a_model_leaves_batchnorm_statistics_alone(tmp_path):
-    """The stride probe runs in eval mode: pretrained running statistics must survive model construction."""
+    """Pretrained running statistics must survive model construction (a stride probe, where needed, runs in eval
+    mode; this model needs none)."""
     import timm
 
     source = timm.create_model("efficientnet_b0")
@@ -274,6 +303,7 @@ def minimal_cfg() -> dict:
             "backbone row 1 .*wrong args",
         ),
         (lambda c: c["head"].__setitem__(2, [[-1, 30], 1, "Concat", [1]]), "head row 2 .*'from' index 30"),
+        (lambda c: c["head"].__setitem__(2, [[-1, 4], 1, "Concat", [1]]), r"head row 2 .*different strides \[16, 8\]"),
         (lambda c: c["head"].__setitem__(0, [-1, 1, "Conv"]), r"head row 0 .*expected \[from, number, module, args\]"),
         (lambda c: c["backbone"].__setitem__(0, [-1, 1, "Backbone", ["efficientnet-b9"]]), "did you mean"),
     ],
@@ -287,7 +317,7 @@ def test_bad_yaml_errors_name_the_problem(edit, message):
 
 def test_cli_prints_summary_in_yolov5_form():
     result = subprocess.run(
-        [sys.executable, "models/yolo.py", "--cfg", "configs/models/yolov5n.yaml", "--imgsz", "320"],
+        [sys.executable, "-m", "models.yolo", "--cfg", "configs/models/yolov5n.yaml", "--imgsz", "320"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -306,7 +336,7 @@ def test_cli_bad_yaml_is_one_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
     result = subprocess.run(
-        [sys.executable, "models/yolo.py", "--cfg", str(path)], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "models.yolo", "--cfg", str(path)], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
