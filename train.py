@@ -59,14 +59,10 @@ def parse_options(argv: list[str] | None = None) -> TrainOptions:
 
 def resume_options(args: argparse.Namespace) -> TrainOptions:
     """The stored options of the run to resume; only --epochs (to extend), --device and --workers may change."""
-    from utils.checkpoints.checkpoint import load_checkpoint
+    from utils.checkpoints.checkpoint import load_resumable_checkpoint
 
     path = Path(args.resume) if isinstance(args.resume, str) else newest_last_checkpoint(Path(args.project))
-    checkpoint = load_checkpoint(path)
-    if checkpoint.get("format") == "ultralytics/yolov5":
-        raise UserError(
-            f"--resume {path}: an ultralytics/yolov5 checkpoint can start a training (--weights), not resume one"
-        )
+    checkpoint = load_resumable_checkpoint(path)
     options = TrainOptions.from_dict(checkpoint["opt"])
     options.resume = str(path)
     options.epochs = args.epochs or options.epochs

@@ -15,13 +15,13 @@ refused before anything of it runs.
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 from pathlib import Path
 
 import torch
 
+from models.backbones.rows import without_pretrained
 from models.yolo import DetectionModel
 from utils.checkpoints.safe_unpickle import UnsafePickleError, restricted_torch_load
 from utils.checkpoints.yolov5 import YOLOV5_CLASSES, YOLOV5_HINT, convert_yolov5_checkpoint, is_yolov5_checkpoint
@@ -68,6 +68,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return checkpoint
 
 
+def load_resumable_checkpoint(path: str | Path) -> dict:
+    """:func:`load_checkpoint` for ``--resume``: one of our training checkpoints. A YOLOv5 file has no optimizer or
+    run folder of ours, so it is refused with a pointer to ``--weights``."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("format") == "ultralytics/yolov5":
+        raise UserError(
+            f"--resume {path}: an ultralytics/yolov5 checkpoint can start a training (--weights), not resume one"
+        )
+    return checkpoint
+
+
 def model_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> DetectionModel:
     """A float32 ``DetectionModel`` with the checkpoint's weights (the EMA ones when present and ``use_ema``).
 
@@ -79,15 +90,6 @@ def model_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> DetectionMo
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
     model.names = names or model.names
     return model.float()
-
-
-def without_pretrained(model_yaml: dict) -> dict:
-    """A copy of ``model_yaml`` whose Backbone rows have ``pretrained: false``."""
-    cfg = copy.deepcopy(model_yaml)
-    for row in cfg.get("backbone", []):
-        if isinstance(row, list) and len(row) == 4 and row[2] == "Backbone" and len(row[3]) == 2:
-            row[3][1] = {**row[3][1], "pretrained": False}
-    return cfg
 
 
 def transfer_weights(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int]:

@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.backbones.rows import without_pretrained
+from models.yolo import DetectionModel
 from utils.checkpoints.safe_unpickle import ModuleRecord, record_state_dict
+from utils.class_names import names_list
 from utils.errors import UserError
 
 __all__ = ["YOLOV5_CLASSES", "YOLOV5_HINT", "convert_yolov5_checkpoint", "is_yolov5_checkpoint"]
@@ -65,7 +68,9 @@ def convert_yolov5_checkpoint(checkpoint: dict, path: str | Path) -> dict:
     model_yaml = main.get("yaml")
     if not isinstance(model_yaml, dict):
         raise UserError(f"{path}: the YOLOv5 model has no 'yaml' dict to rebuild it from")
-    names = _names_list(main.get("names"), path)
+    names = names_list(main.get("names"), path)  # v7.0 stores {0: 'person', ...}, v6.x ['person', ...]
+    if not names:
+        raise UserError(f"{path}: the YOLOv5 model has no class names")
     states = {k: record_state_dict(record) for k, record in records.items()}
     model_yaml = _checked_yaml(model_yaml, names, states, main.get("stride"), path)
     opt = checkpoint.get("opt")
@@ -88,9 +93,6 @@ def convert_yolov5_checkpoint(checkpoint: dict, path: str | Path) -> dict:
 
 def _checked_yaml(model_yaml: dict, names: list[str], states: dict, stride: object, path: str | Path) -> dict:
     """Their YAML, checked by building our model from it and loading every state strictly; strides must agree."""
-    from models.yolo import DetectionModel  # the model core imports utils; keep this module importable alone
-    from utils.checkpoints.checkpoint import without_pretrained
-
     cfg = copy.deepcopy(model_yaml)
     cfg["nc"] = len(names)
     model = DetectionModel(without_pretrained(cfg), verbose=False)  # raises UserError for unsupported rows or keys
@@ -104,18 +106,6 @@ def _checked_yaml(model_yaml: dict, names: list[str], states: dict, stride: obje
     if isinstance(stride, torch.Tensor) and stride.tolist() != model.stride.tolist():
         raise UserError(f"{path}: the model's strides {stride.tolist()} differ from {model.stride.tolist()}")
     return cfg
-
-
-def _names_list(names: object, path: str | Path) -> list[str]:
-    """v7.0 stores ``{0: 'person', ...}``, v6.x ``['person', ...]``."""
-    if isinstance(names, dict):
-        keys = sorted(names)
-        if keys != list(range(len(keys))):
-            raise UserError(f"{path}: class names must be keyed 0..{len(keys) - 1}, got keys {keys[:5]}...")
-        return [str(names[k]) for k in keys]
-    if isinstance(names, (list, tuple)):
-        return [str(name) for name in names]
-    raise UserError(f"{path}: the YOLOv5 model has no class names (expected a list or dict, got {names!r:.60})")
 
 
 def _as_float(value: object) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from utils.evaluation.confusion import ConfusionMatrix
 from utils.evaluation.metrics import IOU_THRESHOLDS, DetectionMetrics, detection_metrics, match_predictions
 from utils.inference.tta import augmented_forward
 from utils.nms import non_max_suppression
+from utils.timing import LapClock
 
 LOGGER = logging.getLogger(__name__)
 LOSS_NAMES = ("box", "obj", "cls")
@@ -155,12 +155,6 @@ class _Settings:
     compute_loss: Callable | None
 
 
-def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
 def evaluate(
     model: nn.Module,
     dataloader: Iterable,
@@ -231,15 +225,15 @@ def _run_batches(model, dataloader, names, device, collector, settings, plot_dir
     dtype = _parameter_like(model).dtype
     times, loss, batches, shape = [0.0, 0.0, 0.0], None, 0, ()
     for batch_index, (images, targets, paths, shapes) in enumerate(dataloader):
-        t0 = _clock(device)
+        clock = LapClock(device)
         images = images.to(device, non_blocking=True).to(dtype) / 255
         targets = targets.to(device)
-        t1 = _clock(device)
+        preprocess = clock.lap()
         if settings.augment:
             decoded = augmented_forward(model, images)
         else:
             decoded, raw = model(images)
-        t2 = _clock(device)
+        inference = clock.lap()
         if settings.compute_loss is not None:
             parts = settings.compute_loss(raw, targets)[1]
             part = torch.stack([torch.as_tensor(parts[k], device=device).float().reshape(()) for k in LOSS_NAMES])
@@ -252,8 +246,7 @@ def _run_batches(model, dataloader, names, device, collector, settings, plot_dir
             multi_label=True,
             max_det=settings.max_det,
         )
-        t3 = _clock(device)
-        times = [times[0] + t1 - t0, times[1] + t2 - t1, times[2] + t3 - t2]
+        times = [times[0] + preprocess, times[1] + inference, times[2] + clock.lap()]
         batches, shape = batches + 1, shape or tuple(images.shape)
         for si, detections in enumerate(predictions):
             if settings.single_cls:

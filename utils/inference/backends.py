@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from utils.class_names import names_list
 from utils.errors import UserError
 
 LOGGER = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class DetectMultiBackend(nn.Module):
         if not metadata.get("stride") or not metadata.get("names"):
             LOGGER.warning("%s: no stride/names metadata; assuming stride %d and names class0..", path, DEFAULT_STRIDE)
         self.stride = int(metadata.get("stride") or DEFAULT_STRIDE)
-        self.names = _names_list(metadata.get("names"), path) or [f"class{i}" for i in range(self._num_classes())]
+        self.names = _metadata_names(metadata.get("names"), path) or [f"class{i}" for i in range(self._num_classes())]
         fixed = f", fixed input {self.fixed_shape[0]}x{self.fixed_shape[1]}" if self.fixed_shape else ""
         where = "CPU" if self.format == "openvino" else self.device.type.upper()
         LOGGER.info("Loaded %s (%s, %s on %s): %d classes, stride %d%s", path, self.format, self.precision, where,
@@ -265,17 +266,9 @@ def _static_batch(shape: list) -> int | None:
     return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
 
 
-def _names_list(names: object, path: Path) -> list[str]:
-    """Class names from metadata as a list: accepts a list, a {index: name} dict, or either one as text."""
-    if isinstance(names, str):
-        names = _parse_literal(names, path)
-    if isinstance(names, dict):
-        return [str(names[k]) for k in sorted(names, key=int)]
-    if isinstance(names, (list, tuple)):
-        return [str(n) for n in names]
-    if names is not None:
-        raise UserError(f"{path}: metadata 'names' must be a list or a dict, found {type(names).__name__}")
-    return []
+def _metadata_names(names: object, path: Path) -> list[str]:
+    """Class names from metadata: a list or an index-keyed dict, or either one as text (JSON or a Python literal)."""
+    return names_list(_parse_literal(names, path) if isinstance(names, str) else names, path)
 
 
 def _parse_literal(text: str, path: Path) -> object:

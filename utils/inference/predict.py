@@ -9,7 +9,6 @@ labels, crops in ``runs/detect/expN``).
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from utils.inference.sources import iterate_source
 from utils.letterbox import letterbox, stride_aligned
 from utils.nms import non_max_suppression
 from utils.run_dir import increment_path
+from utils.timing import LapClock
 
 LOGGER = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def detect_image(
     ``image``, confidence, class index; ``seconds`` holds pre-process, inference and NMS times; ``tensor_shape`` is the
     letterboxed (1, 3, h, w) input. A static model gets exactly ``shape``; others the smallest stride multiple.
     """
-    clock = _Clock(backend.device)
+    clock = LapClock(backend.device)
     boxed, ratio, pad = letterbox(image, shape, auto=backend.fixed_shape is None, stride=backend.stride)
     array = np.ascontiguousarray(boxed[:, :, ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
     tensor = torch.from_numpy(array).to(backend.device).float().div_(255).unsqueeze(0)
@@ -165,21 +165,6 @@ def detect_image(
     det[:, :4] = scale_boxes(det[:, :4], tensor.shape[2:], image.shape[:2], ((ratio[0], ratio[1]), pad))
     nms = clock.lap()
     return det.cpu().numpy().astype(np.float32), np.array([preprocess, inference, nms]), tuple(tensor.shape)
-
-
-class _Clock:
-    """Seconds between successive :meth:`lap` calls, synchronising CUDA so GPU work is counted where it happens."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.last = time.perf_counter()
-
-    def lap(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        now = time.perf_counter()
-        elapsed, self.last = now - self.last, now
-        return elapsed
 
 
 def _check_classes(classes: Sequence[int] | None, names: list[str]) -> None:

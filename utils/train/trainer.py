@@ -16,18 +16,18 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
-from tqdm import tqdm
 
+from models.backbones.rows import with_backbone, without_pretrained
 from models.yolo import DetectionModel, load_model_yaml
 from utils import dist as distributed
 from utils.checkpoints.checkpoint import (
     align_head_layers,
     half_state_dict,
     load_checkpoint,
+    load_resumable_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
     transfer_weights,
-    without_pretrained,
 )
 from utils.data.dataloader import create_dataloader
 from utils.data.dataset_yaml import check_dataset
@@ -44,6 +44,7 @@ from utils.train.freeze import freeze_layers, keep_frozen_in_eval, layers_to_fre
 from utils.train.loss import YoloLoss
 from utils.train.optim import accumulation_steps, build_optimizer, epoch_lr_factor, lr_curve, warmup
 from utils.train.options import TrainOptions
+from utils.train.progress import EpochProgress
 from utils.train.results import COLUMNS, append_row, plot_results, truncate_after
 
 LOGGER = logging.getLogger(__name__)
@@ -59,12 +60,7 @@ class Trainer:
         self.start_epoch, self.best_fitness, self.best_epoch, self.resume_checkpoint = 0, 0.0, None, None
         self.tensorboard, self.epoch_lrs = None, []
         if options.resume:
-            self.resume_checkpoint = load_checkpoint(options.resume)
-            if self.resume_checkpoint.get("format") == "ultralytics/yolov5":
-                raise UserError(
-                    f"--resume {options.resume}: an ultralytics/yolov5 checkpoint can start a training "
-                    "(--weights), not resume one"
-                )
+            self.resume_checkpoint = load_resumable_checkpoint(options.resume)
         device = select_device(options.device)
         self.dist = distributed.init_distributed(device)
         self.device = distributed.process_device(device, self.dist)
@@ -101,6 +97,8 @@ class Trainer:
             self.tensorboard = _tensorboard_writer(self.save_dir)
         self.build_model()
         self.build_dataloaders()
+        self.plot_dataset_labels()
+        self.autoanchor()
         self.build_loss()
         self.build_optimizer()
         if self.resume_checkpoint:
@@ -188,18 +186,21 @@ class Trainer:
                 prefix="val: ",
                 num_classes=self.num_classes,
             )
+
+    def plot_dataset_labels(self) -> None:
+        """labels.jpg: the train split's class counts and box positions and sizes (main process)."""
+        if self.dist.is_main and not self.opt.noplots:
             labels = np.concatenate([lab for lab in self.train_dataset.labels if len(lab)] or [np.zeros((0, 5))])
-            if not self.opt.noplots:
-                plot_labels(labels, self.names, self.save_dir / "labels.jpg")
-            if not self.opt.noautoanchor and not self.resume_checkpoint:
-                sizes = label_sizes(
-                    self.train_dataset.shapes,
-                    self.train_dataset.labels,
-                    self.opt.imgsz,
-                    np.random.default_rng(self.opt.seed),
-                )
-                check_anchors(self.model.head, sizes, self.hyp["anchor_t"], seed=self.opt.seed)
-        if self.dist.distributed:  # every rank takes rank 0's anchors
+            plot_labels(labels, self.names, self.save_dir / "labels.jpg")
+
+    def autoanchor(self) -> None:
+        """AutoAnchor on a new run: evolve the head's anchors when they fit the train boxes poorly (main process);
+        every DDP rank then takes rank 0's anchors. Changes the model, hence a step of its own."""
+        if self.dist.is_main and not self.opt.noautoanchor and not self.resume_checkpoint:
+            dataset = self.train_dataset
+            sizes = label_sizes(dataset.shapes, dataset.labels, self.opt.imgsz, np.random.default_rng(self.opt.seed))
+            check_anchors(self.model.head, sizes, self.hyp["anchor_t"], seed=self.opt.seed)
+        if self.dist.distributed:
             torch.distributed.broadcast(self.model.head.anchors, 0)
 
     def build_loss(self) -> None:
@@ -246,58 +247,46 @@ class Trainer:
 
     # --- one epoch ----------------------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int) -> np.ndarray:
-        """Train one epoch; return the mean (box, obj, cls) losses."""
+        """Train one epoch; return the mean (box, obj, cls) losses (zeros on DDP ranks other than the main one)."""
         self.model.train()
         keep_frozen_in_eval(self.frozen)
         if self.dist.distributed:  # read once, when the loader's stream starts; it numbers later passes itself
             self.train_loader.sampler.set_epoch(epoch)
-        batches = len(self.train_loader)
-        mean_losses = np.zeros(3)
-        progress = enumerate(self.train_loader)
-        if self.dist.is_main:
-            LOGGER.info(
-                "%11s%11s%11s%11s%11s%11s%11s",
-                "Epoch",
-                "GPU_mem",
-                "box_loss",
-                "obj_loss",
-                "cls_loss",
-                "Instances",
-                "Size",
-            )
-            progress = tqdm(progress, total=batches, bar_format="{l_bar}{bar:10}{r_bar}")
         for group in self.optimizer.param_groups:  # warmup overrides it during its iterations
             group["lr"] = group["initial_lr"] * epoch_lr_factor(self.lr_curve, epoch)
         self.optimizer.zero_grad()
+        progress = EpochProgress(self.train_loader, epoch, self.opt.epochs, self.device, enabled=self.dist.is_main)
         for index, (images, targets, paths, _) in progress:
-            iteration = index + batches * epoch
-            images = images.to(self.device, non_blocking=True).float() / 255
+            images = self.maybe_rescale(images.to(self.device, non_blocking=True).float() / 255)
             targets = targets.to(self.device)
-            accumulate = self.warm_up(iteration, epoch)
-            images = self.maybe_rescale(images)
-            with torch.autocast(device_type=self.device.type, enabled=self.amp):
-                loss, parts = self.loss_fn(self.model(images), targets)
-            if not torch.isfinite(loss):
-                raise UserError(
-                    f"training loss became {loss.item()} at epoch {epoch}, batch {index}; lower lr0 in "
-                    f"{self.opt.hyp} or check the labels"
-                )
-            self.scaler.scale(loss * self.dist.world_size).backward()
-            if iteration - self.last_step >= accumulate:
-                self.optimizer_step()
-                self.last_step = iteration
-            if self.dist.is_main:
-                losses = np.array([parts["box"].item(), parts["obj"].item(), parts["cls"].item()])
-                mean_losses = (mean_losses * index + losses) / (index + 1)
-                memory = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.device.type == "cuda" else "0G"
-                progress.set_description(
-                    f"{epoch:>5}/{self.opt.epochs - 1:<4}{memory:>11}"
-                    + "".join(f"{v:11.4g}" for v in mean_losses)
-                    + f"{targets.shape[0]:11d}{images.shape[-1]:11d}"
-                )
-                if epoch == self.start_epoch and index < 3 and not self.opt.noplots:
-                    plot_images(images, targets, paths, self.names, self.save_dir / f"train_batch{index}.jpg")
-        return mean_losses
+            parts = self.train_step(images, targets, epoch, index)
+            progress.update(parts, targets, images)
+            self.plot_batch(epoch, index, images, targets, paths)
+        return progress.mean_losses
+
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor, epoch: int, index: int) -> dict:
+        """One batch: warmup, forward and loss (autocast on CUDA), a stop on a non-finite loss, backward, and an
+        optimizer step once enough batches have accumulated. ``images`` (B, 3, H, W) float 0..1 on the device,
+        ``targets`` (N, 6) ``[image, class, xywhn]``. Returns the loss parts ``{"box", "obj", "cls"}``."""
+        iteration = index + len(self.train_loader) * epoch
+        accumulate = self.warm_up(iteration, epoch)
+        with torch.autocast(device_type=self.device.type, enabled=self.amp):
+            loss, parts = self.loss_fn(self.model(images), targets)
+        if not torch.isfinite(loss):
+            raise UserError(
+                f"training loss became {loss.item()} at epoch {epoch}, batch {index}; lower lr0 in "
+                f"{self.opt.hyp} or check the labels"
+            )
+        self.scaler.scale(loss * self.dist.world_size).backward()
+        if iteration - self.last_step >= accumulate:
+            self.optimizer_step()
+            self.last_step = iteration
+        return parts
+
+    def plot_batch(self, epoch: int, index: int, images: torch.Tensor, targets: torch.Tensor, paths: list) -> None:
+        """train_batch0..2.jpg: the first three batches of the run's first epoch, as the model saw them."""
+        if self.dist.is_main and epoch == self.start_epoch and index < 3 and not self.opt.noplots:
+            plot_images(images, targets, paths, self.names, self.save_dir / f"train_batch{index}.jpg")
 
     def warm_up(self, iteration: int, epoch: int) -> int:
         """Apply warmup LRs/momentum during the first iterations; return the accumulation steps to use."""
@@ -423,18 +412,3 @@ def _tensorboard_writer(save_dir: Path):
     except ImportError:
         return None
     return SummaryWriter(str(save_dir))
-
-
-def with_backbone(cfg: dict, name: str, source: str) -> dict:
-    """``cfg`` with the name in its Backbone row replaced by ``name`` (``--backbone``)."""
-    rows = [row for row in cfg.get("backbone", []) if isinstance(row, list) and len(row) == 4 and row[2] == "Backbone"]
-    if not rows:
-        raise UserError(
-            f"--backbone {name}: {source} has no Backbone row; use a pluggable config such as "
-            "configs/models/yolov5s-efficientnet-b0.yaml"
-        )
-    cfg = {**cfg, "backbone": [list(row) for row in cfg["backbone"]]}
-    for row in cfg["backbone"]:
-        if row[2] == "Backbone":
-            row[3] = [name, *row[3][1:]]
-    return cfg

@@ -151,12 +151,12 @@ def test_onnx_without_metadata_warns_and_numbers_classes(
 
 
 def test_yolov5_style_names_are_read_without_eval(tmp_path: Path) -> None:
-    from utils.inference.backends import _names_list
+    from utils.inference.backends import _metadata_names
 
-    assert _names_list("{0: 'person', 1: 'car'}", tmp_path) == ["person", "car"]
-    assert _names_list('{"1": "car", "0": "person"}', tmp_path) == ["person", "car"]
+    assert _metadata_names("{0: 'person', 1: 'car'}", tmp_path) == ["person", "car"]
+    assert _metadata_names('{"1": "car", "0": "person"}', tmp_path) == ["person", "car"]
     with pytest.raises(UserError, match="unreadable metadata"):
-        _names_list("__import__('os').system('true')", tmp_path)
+        _metadata_names("__import__('os').system('true')", tmp_path)
 
 
 @pytest.mark.parametrize("name", ["missing.pt", "missing.onnx", "missing_openvino_model"])

@@ -1,21 +1,9 @@
 import pytest
-import yaml
 
-from models.yolo import CONFIG_DIR, DetectionModel
+from models.yolo import DetectionModel
 from utils.errors import UserError
 from utils.train.freeze import freeze_layers, keep_frozen_in_eval, layers_to_freeze
 from utils.train.results import COLUMNS, append_row, read_rows, truncate_after
-from utils.train.trainer import with_backbone
-
-
-def test_with_backbone_replaces_only_the_name():
-    cfg = yaml.safe_load((CONFIG_DIR / "yolov5s-efficientnet-b0.yaml").read_text())
-    swapped = with_backbone(cfg, "timm:resnet18", "b0.yaml")
-    assert swapped["backbone"][0][3][0] == "timm:resnet18"
-    assert swapped["backbone"][0][3][1] == cfg["backbone"][0][3][1]
-    assert cfg["backbone"][0][3][0] == "efficientnet_b0"  # the input is not modified
-    with pytest.raises(UserError, match="no Backbone row"):
-        with_backbone(yaml.safe_load((CONFIG_DIR / "yolov5n.yaml").read_text()), "darknet53", "yolov5n.yaml")
 
 
 def test_freeze_backbone_means_the_backbone_section_or_row():
