@@ -50,9 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from utils.inference.options import PredictOptions
     from utils.inference.predict import predict  # after logging is set up; keeps `--help` fast
 
-    return run_reporting_user_errors(lambda: predict(**vars(args)))
+    return run_reporting_user_errors(lambda: predict(PredictOptions(**vars(args))))
 
 
 if __name__ == "__main__":

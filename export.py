@@ -40,11 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from utils.exporters import export  # after logging is set up; keeps `--help` fast
+    from utils.exporters import ExportOptions, export  # after logging is set up; keeps `--help` fast
     from utils.exporters.check import TOLERANCE_TEXT
 
+    options = ExportOptions(**{key: value for key, value in vars(args).items() if key != "weights"})
     try:
-        results = export(**vars(args))
+        results = export(args.weights, options)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

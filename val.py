@@ -17,9 +17,11 @@ import torch
 from models.yolo import DetectionModel
 from utils.data.dataloader import create_dataloader
 from utils.data.dataset_yaml import check_dataset
+from utils.data.options import LoaderOptions
 from utils.device import select_device
 from utils.errors import UserError, run_reporting_user_errors
 from utils.evaluation.evaluate import EvalResult, evaluate
+from utils.evaluation.options import EvalOptions
 from utils.inference.backends import BackendDetector, DetectMultiBackend
 from utils.inference.openvino_runtime import HALF_HELP
 from utils.run_dir import increment_path
@@ -93,6 +95,24 @@ def input_plan(backend: DetectMultiBackend, args: argparse.Namespace) -> tuple[i
     return height, backend.fixed_batch or 1, False
 
 
+def eval_options(args: argparse.Namespace, save_dir: Path | None, cuda: bool) -> EvalOptions:
+    """The flags as :class:`EvalOptions`; ``--task speed`` uses detect.py's thresholds and writes nothing."""
+    speed = args.task == "speed"
+    return EvalOptions(
+        conf_thres=0.25 if speed else args.conf_thres,
+        iou_thres=0.45 if speed else args.iou_thres,
+        max_det=args.max_det,
+        single_cls=args.single_cls,
+        augment=args.augment,
+        half=args.half and cuda,
+        save_dir=save_dir,
+        plots=not speed,
+        save_txt=args.save_txt and not speed,
+        save_conf=args.save_conf,
+        save_json=args.save_json and not speed,
+    )
+
+
 def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     """Load, check and evaluate; returns the result and the run folder (None for ``--task speed``)."""
     device = select_device(args.device)
@@ -109,18 +129,12 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     if not data[split]:
         raise UserError(f"{data['yaml_file']}: no '{split}' split to evaluate (add a '{split}:' key)")
     imgsz, batch_size, rect = input_plan(backend, args)
-    loader, _ = create_dataloader(
-        data[split], imgsz, batch_size, backend.stride, rect=rect, pad=0.5 if rect else 0.0, workers=args.workers,
+    loader, _ = create_dataloader(data[split], LoaderOptions(
+        imgsz, batch_size, backend.stride, rect=rect, pad=0.5 if rect else 0.0, workers=args.workers,
         single_cls=args.single_cls, prefix=f"{split}: ", num_classes=data["nc"],
-    )  # fmt: skip
+    ))  # fmt: skip
     save_dir = None if speed else increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
-    conf_thres, iou_thres = (0.25, 0.45) if speed else (args.conf_thres, args.iou_thres)  # speed: detect.py's
-    result = evaluate(
-        model, loader, names, conf_thres=conf_thres, iou_thres=iou_thres, max_det=args.max_det,
-        single_cls=args.single_cls, augment=args.augment, half=args.half and device.type == "cuda", save_dir=save_dir,
-        plots=not speed, save_txt=args.save_txt and not speed, save_conf=args.save_conf,
-        save_json=args.save_json and not speed, device=device,
-    )  # fmt: skip
+    result = evaluate(model, loader, names, eval_options(args, save_dir, device.type == "cuda"), device=device)
     return result, save_dir
 
 

@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def measure(train_dir: Path, imgsz: int, batch_size: int, workers: int, epochs: int) -> tuple[float, int]:
     """Images per second over ``epochs`` after one warm-up epoch, and the number of images timed."""
     from utils.data.dataloader import create_dataloader
+    from utils.data.options import LoaderOptions
     from utils.hyp import load_hyp
 
-    loader, dataset = create_dataloader(
-        train_dir, imgsz, batch_size, 32, hyp=load_hyp(), augment=True, shuffle=True, workers=workers, seed=0
-    )
+    options = LoaderOptions(imgsz, batch_size, 32, hyp=load_hyp(), augment=True, shuffle=True, workers=workers, seed=0)
+    loader, dataset = create_dataloader(train_dir, options)
     for _ in loader:  # warm-up
         pass
     count, start = 0, time.perf_counter()

@@ -48,12 +48,12 @@ def export_worker(cfg: str, imgsz: int, out: Path, formats: list[str]) -> dict:
 
     from models.summary import count_flops
     from models.yolo import DetectionModel
-    from utils.exporters import export_model
+    from utils.exporters import ExportOptions, export_model
 
     torch.manual_seed(0)
     model = DetectionModel(f"{cfg}.yaml", verbose=False).fuse().eval()
     if formats:
-        export_model(model, model.names, out / cfg, formats, imgsz, check=False)
+        export_model(model, model.names, out / cfg, ExportOptions(formats, imgsz), check=False)
     return {"params": sum(p.numel() for p in model.parameters()), "gflops": count_flops(model, imgsz) / 1e9}
 
 

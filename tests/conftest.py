@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BCCD = ROOT / ".." / "shared" / "datasets" / "bccd" / "BCCD"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect ``exhaustive`` tests unless the ``-m`` expression names that marker.
+
+    A ``-m`` in addopts would be replaced by any ``-m`` on the command line, so ``pytest -m "not slow"`` would run
+    the exhaustive matrices too. Here ``pytest``, ``-m "not slow"`` and ``-m slow`` leave them out, and
+    ``-m exhaustive`` or ``-m "slow or exhaustive"`` select them as the expression says.
+    """
+    if re.search(r"\bexhaustive\b", config.getoption("markexpr") or ""):
+        return
+    dropped = [item for item in items if item.get_closest_marker("exhaustive")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker("exhaustive")]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,6 +54,27 @@ def shapes_yaml(shapes_root: Path) -> Path:
         f"path: {shapes_root}\ntrain: images/train\nval: images/val\nnames: [circle, rectangle, triangle]\n"
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def untrained_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``untrained.pt``: yolov5n for the shapes classes (nc=3, names circle, rectangle, triangle) at its seeded
+    initial weights, in the layout of a finished training run (``tests.helpers.write_checkpoint``). Built in about
+    a second and read-only for tests.
+
+    It loads wherever ``best.pt`` does (detect, val, export, ``--weights`` of train.py) but detects nothing: its
+    scores are near the head's prior (under 0.01), so tests that want boxes from it pass ``conf_thres=0.001``. For
+    error messages, CLI plumbing and file layout; a test of detection quality takes :func:`shapes_weights`.
+    """
+    import torch
+
+    from models.yolo import DetectionModel
+    from tests.helpers import SHAPES_NAMES, write_checkpoint
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = DetectionModel("configs/models/yolov5n.yaml", nc=len(SHAPES_NAMES), verbose=False)
+    return write_checkpoint(model, SHAPES_NAMES, tmp_path_factory.mktemp("untrained") / "untrained.pt")
 
 
 @pytest.fixture(scope="session")

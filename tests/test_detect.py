@@ -1,7 +1,7 @@
-"""detect.py / predict(): folders, videos, crops, class filters, bad input, on the shared shapes checkpoint.
+"""detect.py / predict(PredictOptions()): folders, videos, crops, class filters, bad input.
 
-While the shared checkpoint is untrained its scores are tiny, so the structural tests use ``conf_thres=0.001``
-(boxes exist, files get written); the accuracy test needs the trained checkpoint and is skipped without it.
+The structural tests run an untrained checkpoint (``untrained_weights``): its scores are tiny, so they use
+``conf_thres=0.001`` (boxes exist, files get written). The accuracy test needs the trained one and is slow.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 import detect
 from utils.boxes import box_iou, xywhn_to_xyxy
 from utils.errors import UserError
+from utils.inference.options import PredictOptions
 from utils.inference.predict import _describe, _show, input_shape, predict
 from utils.inference.prediction_writer import output_stem
 
@@ -36,11 +37,12 @@ def image_folder(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
-def folder_run(shapes_weights: Path, image_folder: Path, tmp_path_factory: pytest.TempPathFactory):
+def folder_run(untrained_weights: Path, image_folder: Path, tmp_path_factory: pytest.TempPathFactory):
     """One low-threshold run over the folder with labels, confidences and crops saved."""
     project = tmp_path_factory.mktemp("runs")
-    summary = predict(shapes_weights, image_folder, project=project, save_txt=True, save_conf=True, save_crop=True,
-                      **LOW_CONF)  # fmt: skip
+    options = PredictOptions(untrained_weights, image_folder, project=project, save_txt=True, save_conf=True,
+                             save_crop=True, **LOW_CONF)  # fmt: skip
+    summary = predict(options)
     return summary
 
 
@@ -60,24 +62,25 @@ def test_folder_writes_images_labels_and_crops(folder_run, image_folder: Path) -
     assert set(folder_run.speed_ms) == {"preprocess", "inference", "nms"}
 
 
-def test_classes_filter_and_run_numbering(shapes_weights: Path, image_folder: Path, folder_run) -> None:
+def test_classes_filter_and_run_numbering(untrained_weights: Path, image_folder: Path, folder_run) -> None:
     names = ["circle", "rectangle", "triangle"]
     wanted = names.index(folder_run.class_counts.most_common(1)[0][0])  # a class the unfiltered run found
-    summary = predict(shapes_weights, image_folder, project=folder_run.save_dir.parent, save_txt=True,
-                      classes=[wanted], nosave=True, **LOW_CONF)  # fmt: skip
+    options = PredictOptions(untrained_weights, image_folder, project=folder_run.save_dir.parent, save_txt=True,
+                             classes=[wanted], nosave=True, **LOW_CONF)  # fmt: skip
+    summary = predict(options)
     assert summary.save_dir.name == "exp2" and not list(summary.save_dir.glob("*.jpg"))  # --nosave
     rows = [line.split() for p in (summary.save_dir / "labels").glob("*.txt") for line in p.read_text().splitlines()]
     assert rows and {r[0] for r in rows} == {str(wanted)} and len(rows[0]) == 5  # no --save-conf: 5 columns
     assert set(summary.class_counts) == {names[wanted]}
 
 
-def test_video_keeps_frame_count_size_and_fps(shapes_root: Path, shapes_weights: Path, tmp_path: Path) -> None:
+def test_video_keeps_frame_count_size_and_fps(shapes_root: Path, untrained_weights: Path, tmp_path: Path) -> None:
     video, size, fps = tmp_path / "clip.mp4", (192, 128), 7.0
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     for path in sorted((shapes_root / "images" / "val").glob("*.jpg"))[:5]:
         writer.write(cv2.resize(cv2.imread(str(path)), size))
     writer.release()
-    summary = predict(shapes_weights, video, project=tmp_path / "runs", save_txt=True, **LOW_CONF)
+    summary = predict(PredictOptions(untrained_weights, video, project=tmp_path / "runs", save_txt=True, **LOW_CONF))
     capture = cv2.VideoCapture(str(summary.save_dir / "clip.mp4"))
     got = [int(capture.get(p)) for p in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT)]
     assert got == [5, *size] and capture.get(cv2.CAP_PROP_FPS) == pytest.approx(fps)
@@ -85,24 +88,24 @@ def test_video_keeps_frame_count_size_and_fps(shapes_root: Path, shapes_weights:
     assert sorted(p.name for p in (summary.save_dir / "labels").glob("*.txt")) == [f"clip_{i}.txt" for i in range(1, 6)]
 
 
-def test_cli_missing_source_is_one_line(shapes_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_missing_source_is_one_line(untrained_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     missing = tmp_path / "nowhere"
-    code = detect.main(["--weights", str(shapes_weights), "--source", str(missing), "--project", str(tmp_path)])
+    code = detect.main(["--weights", str(untrained_weights), "--source", str(missing), "--project", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and str(missing) in err and err.count("\n") == 1
     assert not (tmp_path / "exp").exists()  # nothing created for a failed start
 
 
-def test_cli_bad_weights_and_classes(shapes_weights: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
+def test_cli_bad_weights_and_classes(untrained_weights: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
     assert detect.main(["--weights", str(tmp_path / "absent.pt"), "--source", str(image_folder)]) == 2
     assert "weights not found" in capsys.readouterr().err
-    args = ["--weights", str(shapes_weights), "--source", str(image_folder), "--classes", "7", "--device", "cpu"]
+    args = ["--weights", str(untrained_weights), "--source", str(image_folder), "--classes", "7", "--device", "cpu"]
     assert detect.main(args + ["--project", str(tmp_path)]) == 2
     assert "--classes 7" in capsys.readouterr().err
 
 
-def test_cli_runs_and_logs(shapes_weights: Path, image_folder: Path, tmp_path: Path, caplog) -> None:
-    args = ["--weights", str(shapes_weights), "--source", str(image_folder), "--imgsz", "160", "--device", "cpu"]
+def test_cli_runs_and_logs(untrained_weights: Path, image_folder: Path, tmp_path: Path, caplog) -> None:
+    args = ["--weights", str(untrained_weights), "--source", str(image_folder), "--imgsz", "160", "--device", "cpu"]
     with caplog.at_level(logging.INFO):
         assert detect.main(args + ["--project", str(tmp_path), "--name", "cli", "--hide-conf"]) == 0
     assert (tmp_path / "cli").is_dir() and len(list((tmp_path / "cli").glob("*.jpg"))) == 5
@@ -111,9 +114,9 @@ def test_cli_runs_and_logs(shapes_weights: Path, image_folder: Path, tmp_path: P
 
 
 @pytest.mark.slow
-def test_augment_runs_on_pt_weights(shapes_weights: Path, image_folder: Path, tmp_path: Path) -> None:
+def test_augment_runs_on_pt_weights(untrained_weights: Path, image_folder: Path, tmp_path: Path) -> None:
     image = sorted(image_folder.glob("0*.jpg"))[0]
-    summary = predict(shapes_weights, image, augment=True, project=tmp_path, **LOW_CONF)
+    summary = predict(PredictOptions(untrained_weights, image, augment=True, project=tmp_path, **LOW_CONF))
     assert summary.images == 1 and (summary.save_dir / image.name).is_file()
 
 
@@ -133,7 +136,21 @@ def test_helpers_for_names_and_windows() -> None:
         _describe(Counter({"triangle": 1, "circle": 2}), ["circle", "rectangle", "triangle"]) == "2 circles, 1 triangle"
     )
     assert _describe(Counter(), ["circle"]) == "(no detections)"
-    assert _show("window", np.zeros((8, 8, 3), np.uint8)) in (True, False)  # headless OpenCV: False, no exception
+
+
+def test_view_img_shows_where_opencv_can_and_warns_where_it_cannot(monkeypatch, caplog) -> None:
+    shown = []
+    monkeypatch.setattr(cv2, "imshow", lambda window, image: shown.append(window))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: -1)
+    assert _show("window", np.zeros((8, 8, 3), np.uint8)) is True and shown == ["window"]
+
+    def headless(window, image):
+        raise cv2.error("The function is not implemented")  # what a headless build raises
+
+    monkeypatch.setattr(cv2, "imshow", headless)
+    with caplog.at_level(logging.WARNING):
+        assert _show("window", np.zeros((8, 8, 3), np.uint8)) is False
+    assert "--view-img needs an OpenCV build with GUI support" in caplog.text
 
 
 @pytest.mark.slow
@@ -144,11 +161,18 @@ def test_trained_boxes_near_true_shapes(shapes_root: Path, shapes_weights: Path,
     conf 0.1: it measured recall 45/85 and precision 46/161 there; an untrained model finds next to nothing.
     """
     checkpoint = torch.load(shapes_weights, weights_only=True)
-    if checkpoint["epoch"] < 0:
-        pytest.skip("the shared shapes checkpoint is untrained")
     images, imgsz = shapes_root / "images" / "val", int((checkpoint.get("opt") or {}).get("imgsz", 320))
     summary = predict(
-        shapes_weights, images, imgsz=imgsz, conf_thres=0.1, device="cpu", project=tmp_path, save_txt=True, nosave=True
+        PredictOptions(
+            shapes_weights,
+            images,
+            imgsz=imgsz,
+            conf_thres=0.1,
+            device="cpu",
+            project=tmp_path,
+            save_txt=True,
+            nosave=True,
+        )
     )
     found = truths = predicted = matched = 0
     for image in sorted(images.glob("*.jpg")):

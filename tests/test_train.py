@@ -2,9 +2,12 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +17,30 @@ from utils.train.results import read_rows
 
 pytestmark = pytest.mark.slow
 FAST = ["--imgsz", "64", "--batch-size", "16", "--device", "cpu", "--workers", "0", "--noautoanchor"]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for torchrun's rendezvous (a fixed one collides with parallel runs)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def saved_epoch(checkpoint: Path) -> int:
+    """The epoch in ``checkpoint`` (written atomically, so never read half-written); -2 while there is none."""
+    return torch.load(checkpoint, weights_only=True)["epoch"] if checkpoint.is_file() else -2
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float = 300) -> None:
+    """Poll ``condition`` every 20 ms until it holds; fail if ``process`` exits first or ``timeout`` s pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"train.py exited with {process.returncode} before {what}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"no {what} after {timeout} s")
+        time.sleep(0.02)
 
 
 def train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -90,14 +117,12 @@ def test_resume_after_sigkill_continues_the_same_run(shapes_yaml, tmp_path):
         stderr=subprocess.DEVNULL,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    results = tmp_path / "exp" / "results.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and len(read_rows(results)) < 2:
-        time.sleep(0.2)
-    time.sleep(0.5)  # into the third epoch
+    results, last = tmp_path / "exp" / "results.csv", tmp_path / "exp" / "weights" / "last.pt"
+    # epoch 1's checkpoint is written after its results row: from then on the run is in its third epoch
+    wait_until(lambda: saved_epoch(last) == 1, process, "checkpoint of epoch 1")
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert 2 <= len(read_rows(results)) < 4
+    assert 2 <= len(read_rows(results)) < 4  # 3 only if the third epoch ended within one poll
     result = train("--resume", str(tmp_path / "exp" / "weights" / "last.pt"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Resuming" in result.stderr
@@ -126,8 +151,10 @@ def test_two_process_ddp_on_cpu(shapes_yaml, tmp_path):
         "torch.distributed.run",
         "--nproc_per_node",
         "2",
+        "--master_addr",
+        "127.0.0.1",
         "--master_port",
-        "29531",
+        str(free_port()),
         "train.py",
         "--data",
         str(shapes_yaml),
@@ -148,22 +175,12 @@ def test_two_process_ddp_on_cpu(shapes_yaml, tmp_path):
 
 def test_freeze_backbone_keeps_batchnorm_statistics(shapes_yaml, tmp_path):
     from models.yolo import DetectionModel
-    from tests.helpers import randomise_batchnorm
-    from utils.checkpoints.checkpoint import half_state_dict, save_checkpoint
+    from tests.helpers import SHAPES_NAMES, randomise_batchnorm, write_checkpoint
+    from utils.checkpoints.checkpoint import half_state_dict
 
     model = DetectionModel("configs/models/yolov5s-efficientnet-b0.yaml", nc=3, verbose=False)
     randomise_batchnorm(model)
-    start = tmp_path / "start.pt"
-    save_checkpoint(
-        {
-            "model": half_state_dict(model),
-            "ema": None,
-            "names": ["circle", "rectangle", "triangle"],
-            "model_yaml": model.yaml,
-            "epoch": -1,
-        },
-        start,
-    )
+    start = write_checkpoint(model, SHAPES_NAMES, tmp_path / "start.pt")
     result = train(
         "--data",
         str(shapes_yaml),
@@ -207,16 +224,17 @@ def test_user_mistakes_are_one_line(shapes_yaml, tmp_path):
     assert native.returncode == 2 and "has no Backbone row" in native.stderr
 
 
-def test_brief_training_beats_an_untrained_model(shapes_weights, shapes_root):
+def test_brief_training_beats_an_untrained_model(shapes_weights, untrained_weights, shapes_root):
     """The shared fixture (25 short epochs) must detect far better than the same model untrained."""
-    from models.yolo import DetectionModel
+    from tests.helpers import SHAPES_NAMES
     from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
     from utils.data.dataloader import create_dataloader
+    from utils.data.options import LoaderOptions
     from utils.evaluation.evaluate import evaluate
 
-    names = ["circle", "rectangle", "triangle"]
-    loader, _ = create_dataloader(shapes_root / "images" / "val", 160, 16, 32, rect=True, pad=0.5, workers=0)
-    trained = evaluate(model_from_checkpoint(load_checkpoint(shapes_weights)), loader, names).metrics
-    untrained = evaluate(DetectionModel("yolov5n.yaml", nc=3, verbose=False), loader, names).metrics
+    options = LoaderOptions(160, 16, 32, rect=True, pad=0.5, workers=0)
+    loader, _ = create_dataloader(shapes_root / "images" / "val", options)
+    trained = evaluate(model_from_checkpoint(load_checkpoint(shapes_weights)), loader, SHAPES_NAMES).metrics
+    untrained = evaluate(model_from_checkpoint(load_checkpoint(untrained_weights)), loader, SHAPES_NAMES).metrics
     assert trained.map50 > 0.1 and trained.map50 > 10 * untrained.map50
     assert trained.map > 5 * untrained.map

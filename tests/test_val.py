@@ -31,9 +31,8 @@ def run_main(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.mark.slow
-def test_table_plots_and_json(capsys, tmp_path, shapes_weights, tiny_yaml):
-    code, out, _ = run_main(capsys, "--weights", shapes_weights, "--data", tiny_yaml, "--imgsz", 128,
+def test_table_plots_and_json(capsys, tmp_path, untrained_weights, tiny_yaml):
+    code, out, _ = run_main(capsys, "--weights", untrained_weights, "--data", tiny_yaml, "--imgsz", 128,
                             "--project", tmp_path, "--save-json", "--save-txt", "--save-conf", "--verbose")  # fmt: skip
     assert code == 0
     lines = out.splitlines()
@@ -46,14 +45,14 @@ def test_table_plots_and_json(capsys, tmp_path, shapes_weights, tiny_yaml):
     for name in ("confusion_matrix.png", "PR_curve.png", "F1_curve.png", "P_curve.png", "R_curve.png",
                  "val_batch0_labels.jpg", "val_batch0_pred.jpg", "predictions.json", "ground_truth.json"):  # fmt: skip
         assert (run / name).is_file(), name
-    code, out, _ = run_main(capsys, "--weights", shapes_weights, "--data", tiny_yaml, "--imgsz", 128,
+    code, out, _ = run_main(capsys, "--weights", untrained_weights, "--data", tiny_yaml, "--imgsz", 128,
                             "--project", tmp_path, "--augment")  # fmt: skip
     assert code == 0 and f"Results saved to {tmp_path / 'exp2'}" in out
     assert len(out.splitlines()) == 4  # header, all, speed, saved: no per-class rows without --verbose
 
 
-def test_speed_task_times_batches_of_one(capsys, shapes_weights, tiny_yaml, tmp_path):
-    code, out, _ = run_main(capsys, "--weights", shapes_weights, "--data", tiny_yaml, "--imgsz", 128, "--task",
+def test_speed_task_times_batches_of_one(capsys, untrained_weights, tiny_yaml, tmp_path):
+    code, out, _ = run_main(capsys, "--weights", untrained_weights, "--data", tiny_yaml, "--imgsz", 128, "--task",
                             "speed", "--project", tmp_path)  # fmt: skip
     assert code == 0 and "per image at shape (1, 3, " in out
     assert not (tmp_path / "exp").exists()
@@ -68,33 +67,33 @@ def test_missing_weights_exit_2_with_one_line():
     assert result.stderr.strip().splitlines() == ["error: weights not found: no/such/best.pt"]
 
 
-def test_class_count_mismatch(capsys, shapes_weights, shapes_root, tmp_path):
+def test_class_count_mismatch(capsys, untrained_weights, shapes_root, tmp_path):
     yaml = tmp_path / "two.yaml"
     yaml.write_text(f"path: {shapes_root}\ntrain: images/train\nval: images/val\nnames: [circle, rectangle]\n")
-    code, _, err = run_main(capsys, "--weights", shapes_weights, "--data", yaml, "--project", tmp_path)
+    code, _, err = run_main(capsys, "--weights", untrained_weights, "--data", yaml, "--project", tmp_path)
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert err.startswith(f"error: {yaml}: nc=2 but {shapes_weights} was trained with nc=3")
+    assert err.startswith(f"error: {yaml}: nc=2 but {untrained_weights} was trained with nc=3")
 
 
-def test_class_name_mismatch(capsys, shapes_weights, shapes_root, tmp_path):
+def test_class_name_mismatch(capsys, untrained_weights, shapes_root, tmp_path):
     yaml = tmp_path / "swapped.yaml"
     yaml.write_text(f"path: {shapes_root}\ntrain: images/train\nval: images/val\nnames: [rectangle, circle, x]\n")
-    code, _, err = run_main(capsys, "--weights", shapes_weights, "--data", yaml, "--project", tmp_path)
+    code, _, err = run_main(capsys, "--weights", untrained_weights, "--data", yaml, "--project", tmp_path)
     assert code == 2 and "class 0 is named 'rectangle'" in err and len(err.strip().splitlines()) == 1
 
 
-def test_missing_and_empty_splits(capsys, shapes_weights, shapes_yaml, shapes_root, tmp_path):
-    code, _, err = run_main(capsys, "--weights", shapes_weights, "--data", shapes_yaml, "--task", "test")
+def test_missing_and_empty_splits(capsys, untrained_weights, shapes_yaml, shapes_root, tmp_path):
+    code, _, err = run_main(capsys, "--weights", untrained_weights, "--data", shapes_yaml, "--task", "test")
     assert code == 2 and "no 'test' split" in err
     (tmp_path / "empty").mkdir()
     yaml = tmp_path / "empty.yaml"
     names = "[circle, rectangle, triangle]"
     yaml.write_text(f"path: {shapes_root}\ntrain: images/train\nval: {tmp_path / 'empty'}\nnames: {names}\n")
-    code, _, err = run_main(capsys, "--weights", shapes_weights, "--data", yaml, "--project", tmp_path)
+    code, _, err = run_main(capsys, "--weights", untrained_weights, "--data", yaml, "--project", tmp_path)
     assert code == 2 and err.startswith("error: ") and "no images" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
-def test_half_without_cuda(capsys, shapes_weights, shapes_yaml):
-    code, _, err = run_main(capsys, "--weights", shapes_weights, "--data", shapes_yaml, "--half", "--device", "cpu")
+def test_half_without_cuda(capsys, untrained_weights, shapes_yaml):
+    code, _, err = run_main(capsys, "--weights", untrained_weights, "--data", shapes_yaml, "--half", "--device", "cpu")
     assert code == 2 and "--half needs a CUDA device" in err

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
+from utils.errors import UserError
 
 
 def letterbox(
@@ -41,6 +44,16 @@ def letterbox(
     left, right = round(dw - 0.1), round(dw + 0.1)
     img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=color)
     return img, (unpadded[0] / width, unpadded[1] / height), (dw, dh)
+
+
+def height_width(imgsz: int | Sequence[int]) -> tuple[int, int]:
+    """``--imgsz`` as ``(H, W)``: ``640`` or ``[640]`` -> (640, 640); ``[480, 640]`` -> (480, 640) (YOLOv5's forms).
+    Anything else, or a size that is not positive, is a :class:`UserError`."""
+    sizes = [int(imgsz)] if isinstance(imgsz, int) else [int(size) for size in imgsz]
+    if len(sizes) not in (1, 2) or min(sizes) <= 0:
+        raise UserError(f"--imgsz {' '.join(map(str, sizes))}: give one positive size, or a height and a width")
+    height, width = sizes * 2 if len(sizes) == 1 else sizes
+    return height, width
 
 
 def stride_aligned(size: float, stride: int = 32) -> int:

@@ -103,6 +103,44 @@ def _finish(out: Path, report: ConversionReport) -> ConversionReport:
     return report
 
 
+@dataclass(frozen=True)
+class SourceBox:
+    """One box of a source annotation: its class id (None when it is not converted, ``drop_reason`` says why),
+    pixel ``xyxy`` corners, and where it came from (for the report)."""
+
+    class_id: int | None
+    box: list[float]
+    where: str
+    drop_reason: str = ""
+
+
+def convert_image(
+    out: Path, split: str, image: Path | None, key: str, boxes: list[SourceBox], report: ConversionReport
+) -> None:
+    """Write one image and its YOLO labels to ``out``'s ``split``, the part both converters share: an image that is
+    missing or does not decode is dropped with all its boxes (reported under ``key``); each box is dropped when its
+    class is not converted or it has no area, clipped when it leaves the image, and counted in ``report``."""
+    report.boxes_read += len(boxes)
+    try:
+        height, width = verify_image(image) if image is not None else (0, 0)
+    except ImageReadError:
+        image = None
+    if image is None:
+        report.dropped.append(f"{key}: image missing or unreadable, {len(boxes)} boxes")
+        return
+    rows = []
+    for source in boxes:
+        if source.class_id is None:
+            report.dropped.append(f"{source.where}: {source.drop_reason}")
+            continue
+        yolo = box_to_yolo(source.box, width, height, source.where, report)
+        if yolo:
+            rows.append((source.class_id, yolo))
+            report.boxes_written[report.names[source.class_id]] += 1
+    write_sample(out, split, image, rows)
+    report.images[split] += 1
+
+
 def voc_splits(src: Path, seed: int = 0) -> dict[str, str]:
     """Image id -> split from ``ImageSets/Main/{train,val,test}.txt``, else a seeded 80/20 train/val split."""
     main = src / "ImageSets" / "Main"
@@ -153,27 +191,11 @@ def convert_voc(src: str | Path, out: str | Path, names: list[str] | None = None
     report = ConversionReport(names=names)
     class_ids = {n: i for i, n in enumerate(names)}
     for image_id, (filename, objects) in parsed.items():
-        image = _find_voc_image(src, image_id, filename)
-        report.boxes_read += len(objects)
-        try:
-            height, width = verify_image(image) if image else (0, 0)
-        except ImageReadError as exc:
-            image, _ = None, exc
-        if image is None:
-            report.dropped.append(f"{image_id}: image missing or unreadable, {len(objects)} boxes")
-            continue
-        rows = []
-        for k, (name, box) in enumerate(objects):
-            where = f"{image_id}.xml object {k} ({name})"
-            if name not in class_ids:
-                report.dropped.append(f"{where}: class not in names")
-                continue
-            yolo = box_to_yolo(box, width, height, where, report)
-            if yolo:
-                rows.append((class_ids[name], yolo))
-                report.boxes_written[name] += 1
-        write_sample(out, splits[image_id], image, rows)
-        report.images[splits[image_id]] += 1
+        boxes = [
+            SourceBox(class_ids.get(name), box, f"{image_id}.xml object {k} ({name})", "class not in names")
+            for k, (name, box) in enumerate(objects)
+        ]
+        convert_image(out, splits[image_id], _find_voc_image(src, image_id, filename), image_id, boxes, report)
     return _finish(out, report)
 
 
@@ -197,34 +219,11 @@ def convert_coco(
         per_image.setdefault(ann["image_id"], []).append(ann)
     assignment = seeded_split([str(i) for i in images], seed) if split is None else {}
     for image_id, anns in per_image.items():
-        report.boxes_read += len(anns)
         info = images.get(image_id)
         image = images_dir / info["file_name"] if info else None
-        try:
-            height, width = verify_image(image) if image is not None else (0, 0)
-        except ImageReadError:
-            image = None
-        if image is None:
-            report.dropped.append(f"image id {image_id}: image missing or unreadable, {len(anns)} boxes")
-            continue
-        rows = []
-        for ann in anns:
-            where = f"{image.name} annotation {ann.get('id')}"
-            if ann.get("iscrowd"):
-                report.dropped.append(f"{where}: crowd box")
-                continue
-            if ann.get("category_id") not in class_ids:
-                report.dropped.append(f"{where}: unknown category_id {ann.get('category_id')}")
-                continue
-            x, y, w, h = ann["bbox"]
-            yolo = box_to_yolo([x, y, x + w, y + h], width, height, where, report)
-            if yolo:
-                cls = class_ids[ann["category_id"]]
-                rows.append((cls, yolo))
-                report.boxes_written[names[cls]] += 1
-        target = split or assignment[str(image_id)]
-        write_sample(out, target, image, rows)
-        report.images[target] += 1
+        name = image.name if image is not None else f"image id {image_id}"
+        boxes = [_coco_box(ann, class_ids, f"{name} annotation {ann.get('id')}") for ann in anns]
+        convert_image(out, split or assignment[str(image_id)], image, f"image id {image_id}", boxes, report)
     return _finish(out, report)
 
 
@@ -263,3 +262,14 @@ def _convert(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _coco_box(annotation: dict, class_ids: dict, where: str) -> SourceBox:
+    """A COCO annotation (``bbox`` ``[x, y, w, h]`` in pixels) as a :class:`SourceBox`; crowd boxes and unknown
+    categories are not converted (their ``bbox`` is not read)."""
+    if annotation.get("iscrowd"):
+        return SourceBox(None, [], where, "crowd box")
+    if annotation.get("category_id") not in class_ids:
+        return SourceBox(None, [], where, f"unknown category_id {annotation.get('category_id')}")
+    x, y, w, h = annotation["bbox"]
+    return SourceBox(class_ids[annotation["category_id"]], [x, y, x + w, y + h], where)

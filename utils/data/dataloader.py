@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from utils.data.continuous_loader import ContinuousDataLoader
 from utils.data.dataset import YoloDataset
 from utils.data.dataset_files import SplitSource
+from utils.data.options import LoaderOptions
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,26 +35,8 @@ def seed_worker(worker_id: int) -> None:
         info.dataset.rng = np.random.default_rng(seed)
 
 
-def create_dataloader(
-    path: SplitSource,
-    imgsz: int,
-    batch_size: int,
-    stride: int,
-    hyp: dict | None = None,
-    augment: bool = False,
-    rect: bool = False,
-    cache: str | None = None,
-    workers: int = 8,
-    shuffle: bool = False,
-    seed: int = 0,
-    rank: int = -1,
-    single_cls: bool = False,
-    pad: float = 0.0,
-    prefix: str = "",
-    num_classes: int | None = None,
-    continuous: bool = False,
-) -> tuple[DataLoader, YoloDataset]:
-    """Loader and dataset for one split. Each batch is ``(images, targets, paths, shapes)``:
+def create_dataloader(path: SplitSource, options: LoaderOptions) -> tuple[DataLoader, YoloDataset]:
+    """Loader and dataset for one split, loaded as ``options`` says. Each batch is ``(images, targets, paths, shapes)``:
 
     - ``images``: ``uint8 (B, 3, H, W)`` RGB (divide by 255 on the device).
     - ``targets``: ``float32 (N, 6)`` ``[image_index, class, x, y, w, h]``, boxes normalised ``xywhn``.
@@ -64,35 +48,21 @@ def create_dataloader(
     ``num_classes`` makes a class id >= nc in a label file an error. ``continuous`` (training) returns a
     :class:`ContinuousDataLoader`, whose workers run from one epoch into the next; call its ``close()`` at the end.
     """
-    if rect and shuffle:
-        LOGGER.warning("%sWARNING rect=True is incompatible with shuffle, setting shuffle=False", prefix)
-        shuffle = False
-    dataset = YoloDataset(
-        path,
-        imgsz,
-        batch_size,
-        augment=augment,
-        hyp=hyp,
-        rect=rect,
-        stride=stride,
-        pad=pad,
-        cache=cache,
-        single_cls=single_cls,
-        num_classes=num_classes,
-        workers=workers,
-        seed=seed + max(rank, 0),
-        prefix=prefix,
-    )
-    batch_size = min(batch_size, len(dataset))
+    if options.rect and options.shuffle:
+        LOGGER.warning("%sWARNING rect=True is incompatible with shuffle, setting shuffle=False", options.prefix)
+        options = replace(options, shuffle=False)
+    dataset = YoloDataset(path, options)
+    batch_size = min(options.batch_size, len(dataset))
+    rank = options.rank
     world_size = torch.distributed.get_world_size() if rank >= 0 and torch.distributed.is_initialized() else 1
-    num_workers = min(os.cpu_count() // max(world_size, 1), batch_size if batch_size > 1 else 0, workers)
-    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if rank >= 0 else None
+    num_workers = min(os.cpu_count() // max(world_size, 1), batch_size if batch_size > 1 else 0, options.workers)
+    sampler = DistributedSampler(dataset, shuffle=options.shuffle, seed=options.seed) if rank >= 0 else None
     generator = torch.Generator()
-    generator.manual_seed(seed + max(rank, 0))  # different augmentations on each DDP rank
-    loader = (ContinuousDataLoader if continuous else DataLoader)(
+    generator.manual_seed(options.rank_seed)  # different augmentations on each DDP rank
+    loader = (ContinuousDataLoader if options.continuous else DataLoader)(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
+        shuffle=options.shuffle and sampler is None,
         sampler=sampler,
         num_workers=num_workers,
         pin_memory=torch.cuda.is_available(),

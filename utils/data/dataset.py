@@ -26,6 +26,7 @@ from utils.boxes import xywhn_to_xyxy, xyxy_to_xywhn
 from utils.data.augment import augment_hsv, flip_lr, flip_ud, mixup, mosaic4, random_perspective
 from utils.data.dataset_files import SplitSource, list_images
 from utils.data.label_scan import scan_labels
+from utils.data.options import LoaderOptions
 from utils.errors import UserError
 from utils.hyp import AUGMENT_KEYS, DEFAULT_HYP, check_hyp, load_hyp
 from utils.image_io import load_image
@@ -37,51 +38,39 @@ LOGGER = logging.getLogger(__name__)
 class YoloDataset(Dataset):
     """A split given as a folder, ``.txt`` list, or list of those; labels are found with ``/images/`` -> ``/labels/``.
 
-    ``augment`` turns on mosaic, mixup, perspective, HSV and flips with the probabilities in ``hyp``; ``rect``
-    serves each batch at its own stride-aligned rectangle (images sorted by aspect ratio, so don't shuffle).
-    ``cache`` is None, ``"ram"`` (resized images kept in memory) or ``"disk"`` (decoded ``.npy`` beside each image).
+    ``options`` (:class:`LoaderOptions`) says how: ``augment`` turns on mosaic, mixup, perspective, HSV and flips with
+    the probabilities in ``hyp``; ``rect`` serves each batch at its own stride-aligned rectangle (images sorted by
+    aspect ratio, so don't shuffle); ``cache`` is None, ``"ram"`` (resized images kept in memory) or ``"disk"``
+    (decoded ``.npy`` beside each image).
     """
 
-    def __init__(
-        self,
-        source: SplitSource,
-        imgsz: int = 640,
-        batch_size: int = 16,
-        augment: bool = False,
-        hyp: dict | None = None,
-        rect: bool = False,
-        stride: int = 32,
-        pad: float = 0.0,
-        cache: str | None = None,
-        single_cls: bool = False,
-        num_classes: int | None = None,
-        workers: int = 8,
-        seed: int = 0,
-        prefix: str = "",
-    ) -> None:
-        if cache not in (None, False, "ram", "disk"):
-            raise UserError(f"--cache {cache!r}: expected 'ram' or 'disk'")
-        self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
-        self.hyp = load_hyp(DEFAULT_HYP) if (augment and hyp is None) else (hyp or {})
+    def __init__(self, source: SplitSource, options: LoaderOptions | None = None) -> None:
+        options = options or LoaderOptions()
+        if options.cache not in (None, False, "ram", "disk"):
+            raise UserError(f"--cache {options.cache!r}: expected 'ram' or 'disk'")
+        augment = options.augment
+        self.imgsz, self.augment, self.rect, self.stride = options.imgsz, augment, options.rect, options.stride
+        self.hyp = load_hyp(DEFAULT_HYP) if (augment and options.hyp is None) else (options.hyp or {})
         if augment:
             check_hyp(self.hyp, "hyp", AUGMENT_KEYS)
-        self.mosaic = augment and not rect and self.hyp.get("mosaic", 0) > 0
-        self.rng = np.random.default_rng(seed)  # replaced per worker by the loader's worker_init_fn
+        self.mosaic = augment and not options.rect and self.hyp.get("mosaic", 0) > 0
+        self.rng = np.random.default_rng(options.rank_seed)  # replaced per worker by the loader's worker_init_fn
         images = list_images(source)
         if not images:
             raise UserError(f"{source}: no images found")
-        scan = scan_labels(images, num_classes, workers=workers, prefix=prefix)
+        scan = scan_labels(images, options.num_classes, workers=options.workers, prefix=options.prefix)
         if not scan.images:
             raise UserError(f"{source}: no usable images ({scan.summary()})")
         self.im_files, self.labels, self.shapes = scan.images, scan.labels, scan.shapes  # shapes: (N, 2) h, w
         self.scan = scan
-        if single_cls:
+        if options.single_cls:
             self.labels = [np.concatenate([np.zeros_like(lb[:, :1]), lb[:, 1:]], 1) for lb in self.labels]
-        self.batch_shapes = self._rect_shapes(batch_size, pad) if rect else None
+        self.batch_shapes = self._rect_shapes(options.batch_size, options.pad) if options.rect else None
         self.ims: list[np.ndarray | None] = [None] * len(self.im_files)
+        cache = options.cache
         self.npy_files = [str(Path(f).with_suffix(".npy")) for f in self.im_files] if cache == "disk" else None
         if cache:
-            self._fill_cache(cache, workers, prefix)
+            self._fill_cache(cache, options.workers, options.prefix)
 
     def __len__(self) -> int:
         return len(self.im_files)

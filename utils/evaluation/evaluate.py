@@ -23,6 +23,7 @@ from utils.errors import UserError
 from utils.evaluation.coco_json import coco_detections, coco_ground_truth, run_cocoeval
 from utils.evaluation.confusion import ConfusionMatrix
 from utils.evaluation.metrics import IOU_THRESHOLDS, DetectionMetrics, detection_metrics, match_predictions
+from utils.evaluation.options import EvalOptions
 from utils.inference.tta import augmented_forward
 from utils.nms import non_max_suppression
 from utils.timing import LapClock
@@ -145,37 +146,15 @@ class _Collector:
         return coco_ground_truth(self.coco_images, self.coco_boxes, self.coco_classes, names)
 
 
-@dataclass(frozen=True)
-class _Settings:
-    conf_thres: float
-    iou_thres: float
-    max_det: int
-    single_cls: bool
-    augment: bool
-    compute_loss: Callable | None
-
-
 def evaluate(
     model: nn.Module,
     dataloader: Iterable,
     names: list[str],
-    *,
-    conf_thres: float = 0.001,
-    iou_thres: float = 0.6,
-    max_det: int = 300,
-    single_cls: bool = False,
-    augment: bool = False,
-    half: bool = False,
+    options: EvalOptions | None = None,
     compute_loss: Callable | None = None,
-    save_dir: str | Path | None = None,
-    plots: bool = False,
-    save_txt: bool = False,
-    save_conf: bool = False,
-    save_json: bool = False,
-    verbose: bool = False,
     device: str | torch.device | None = None,
 ) -> EvalResult:
-    """Run ``model`` over ``dataloader`` and measure it.
+    """Run ``model`` over ``dataloader`` and measure it, as ``options`` (:class:`EvalOptions`) says.
 
     Args:
         model: a detector whose eval-mode call on (B, 3, H, W) RGB 0..1 images returns ``(decoded, raw)``:
@@ -185,42 +164,38 @@ def evaluate(
             shapes)`` as from :func:`utils.data.dataloader.create_dataloader` (validation: ``rect=True, pad=0.5``).
         names: class names, index = class id.
         compute_loss: ``compute_loss(raw, targets) -> (total, {"box", "obj", "cls"})``; averaged per batch.
-        half: float16 inference through autocast (CUDA only).
-        save_dir: where plots (``plots``), ``labels/*.txt`` (``save_txt``: ``class x y w h [conf]`` normalised to
-            the original image) and ``predictions.json`` / ``ground_truth.json`` (``save_json``) go.
-        save_json: also run pycocotools' COCOeval on the same detections (``coco_map``, ``coco_map50``).
-        verbose: log the table with one row per class.
+        device: where the images go (default: the model's parameters' device).
     """
+    opt = options or EvalOptions()
     device = torch.device(device) if device is not None else _parameter_like(model).device
-    if half and device.type != "cuda":
+    if opt.half and device.type != "cuda":
         raise UserError(f"--half needs a CUDA device, got {device}; drop --half")
-    if augment and compute_loss is not None:
+    if opt.augment and compute_loss is not None:
         raise ValueError("compute_loss needs the plain forward pass; evaluate without augment")
-    save_dir = Path(save_dir) if save_dir is not None else None
-    names = list(names)[:1] if single_cls else list(names)
-    collector = _Collector(len(names), save_json, save_txt and save_dir is not None)
-    settings = _Settings(conf_thres, iou_thres, max_det, single_cls, augment, compute_loss)
+    save_dir = Path(opt.save_dir) if opt.save_dir is not None else None
+    names = list(names)[:1] if opt.single_cls else list(names)
+    collector = _Collector(len(names), opt.save_json, opt.save_txt and save_dir is not None)
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=half):
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=opt.half):
             times, loss, batches, shape = _run_batches(
-                model, dataloader, names, device, collector, settings, save_dir if plots else None
+                model, dataloader, names, device, collector, opt, compute_loss, save_dir if opt.plots else None
             )
     finally:
         model.train(was_training)
     result = _summarise(collector, names, times, loss, batches, shape)
-    if save_json:
+    if opt.save_json:
         ground_truth = collector.coco_ground_truth(names)
-        result.coco_map, result.coco_map50 = run_cocoeval(ground_truth, collector.coco_dets, max_det)
+        result.coco_map, result.coco_map50 = run_cocoeval(ground_truth, collector.coco_dets, opt.max_det)
     if save_dir is not None:
-        _write_outputs(result, collector, names, save_dir, plots, save_txt, save_conf, save_json)
-    if verbose:
+        _write_outputs(result, collector, names, save_dir, opt)
+    if opt.verbose:
         LOGGER.info("%s", result.table(per_class=True))
     return result
 
 
-def _run_batches(model, dataloader, names, device, collector, settings, plot_dir):
+def _run_batches(model, dataloader, names, device, collector, settings, compute_loss, plot_dir):
     """The inference loop: returns (seconds [pre, inference, nms], summed loss parts or None, batch count, shape)."""
     dtype = _parameter_like(model).dtype
     times, loss, batches, shape = [0.0, 0.0, 0.0], None, 0, ()
@@ -234,8 +209,8 @@ def _run_batches(model, dataloader, names, device, collector, settings, plot_dir
         else:
             decoded, raw = model(images)
         inference = clock.lap()
-        if settings.compute_loss is not None:
-            parts = settings.compute_loss(raw, targets)[1]
+        if compute_loss is not None:
+            parts = compute_loss(raw, targets)[1]
             part = torch.stack([torch.as_tensor(parts[k], device=device).float().reshape(()) for k in LOSS_NAMES])
             loss = part if loss is None else loss + part
         predictions = non_max_suppression(
@@ -311,18 +286,18 @@ def _summarise(collector: _Collector, names, times, loss, batches, shape) -> Eva
     return EvalResult(metrics, list(names), images, speed, losses, batch_shape=shape)
 
 
-def _write_outputs(result: EvalResult, collector: _Collector, names, save_dir, plots, save_txt, save_conf, save_json):
+def _write_outputs(result: EvalResult, collector: _Collector, names, save_dir: Path, opt: EvalOptions) -> None:
     """Plots, label files and COCO JSON files into ``save_dir``, as asked; their paths go to ``result.files``."""
-    if plots:
+    if opt.plots:
         from utils.evaluation.metric_curves import metric_curves
         from utils.evaluation.plots import plot_evaluation
 
         correct, scores, pred_classes, true_classes = collector.arrays()
         curves = metric_curves(correct[:, 0], scores, pred_classes, true_classes)
         result.files += plot_evaluation(curves, collector.confusion, names, save_dir)
-    if save_txt:
-        result.files += _write_label_files(collector.detections, save_dir / "labels", save_conf)
-    if save_json:
+    if opt.save_txt:
+        result.files += _write_label_files(collector.detections, save_dir / "labels", opt.save_conf)
+    if opt.save_json:
         save_dir.mkdir(parents=True, exist_ok=True)
         ground_truth = collector.coco_ground_truth(names)
         for name, data in (("ground_truth.json", ground_truth), ("predictions.json", collector.coco_dets)):

@@ -11,6 +11,16 @@ Runtimes (onnx, onnxslim, openvino, tensorrt) are imported inside the functions 
 """
 
 from utils.exporters.check import Comparison, check_images, compare_outputs
+from utils.exporters.options import ExportOptions
 from utils.exporters.pipeline import FORMATS, ExportResult, export, export_model
 
-__all__ = ["Comparison", "FORMATS", "ExportResult", "check_images", "compare_outputs", "export", "export_model"]
+__all__ = [
+    "Comparison",
+    "ExportOptions",
+    "FORMATS",
+    "ExportResult",
+    "check_images",
+    "compare_outputs",
+    "export",
+    "export_model",
+]

@@ -13,10 +13,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from utils.device import select_device
 from utils.errors import UserError
 from utils.exporters.check import TOLERANCE_TEXT, check_images, compare_outputs
-from utils.exporters.onnx_file import DEFAULT_OPSET, export_onnx
+from utils.exporters.onnx_file import export_onnx
+from utils.exporters.options import ExportOptions
 from utils.inference.backends import decoded_only, export_metadata
+from utils.letterbox import height_width
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,78 +44,56 @@ class ExportResult:
         return f"{self.format:<12} {self.path}  ({self.seconds:.1f} s, {check}{verdict})"
 
 
-def export(
-    weights: str | Path,
-    include: Sequence[str] = ("torchscript",),
-    imgsz: int | Sequence[int] = 640,
-    batch_size: int = 1,
-    dynamic: bool = False,
-    simplify: bool = False,
-    opset: int = DEFAULT_OPSET,
-    half: bool = False,
-    device: str = "cpu",
-    workspace: int = 4,
-    check_image: str | Path | None = None,
-) -> list[ExportResult]:
+def export(weights: str | Path, options: ExportOptions) -> list[ExportResult]:
     """Export checkpoint ``weights`` (``best.pt``) to ``best.torchscript``, ``best.onnx``,
-    ``best_openvino_model/best.xml`` and/or ``best.engine`` beside it, as ``include`` asks.
+    ``best_openvino_model/best.xml`` and/or ``best.engine`` beside it, as ``options.include`` asks.
 
-    The model is rebuilt from the checkpoint (EMA weights), Conv+BatchNorm fused, in eval mode. Flags mean what
-    YOLOv5's ``export.py`` flags of the same names mean; see :func:`export_model` for each one.
+    The model is rebuilt from the checkpoint (EMA weights), Conv+BatchNorm fused, in eval mode, on ``options.device``.
     """
     from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
-    from utils.device import select_device
 
     weights = Path(weights)
     if weights.suffix != ".pt":
         raise UserError(f"--weights {weights}: export reads a .pt checkpoint of this repository")
-    target = select_device(device)
     model = model_from_checkpoint(load_checkpoint(weights)).fuse().eval()
-    return export_model(model, list(model.names), weights.with_suffix(""), include, imgsz, batch_size, dynamic,
-                        simplify, opset, half, target, workspace, check_image)  # fmt: skip
+    return export_model(model, list(model.names), weights.with_suffix(""), options)
 
 
 def export_model(
-    model: nn.Module,
-    names: Sequence[str],
-    stem: Path,
-    include: Sequence[str] = ("torchscript",),
-    imgsz: int | Sequence[int] = 640,
-    batch_size: int = 1,
-    dynamic: bool = False,
-    simplify: bool = False,
-    opset: int = DEFAULT_OPSET,
-    half: bool = False,
-    device: torch.device | str = "cpu",
-    workspace: int = 4,
-    check_image: str | Path | None = None,
-    check: bool = True,
+    model: nn.Module, names: Sequence[str], stem: Path, options: ExportOptions, check: bool = True
 ) -> list[ExportResult]:
     """Export a fused eval-mode ``DetectionModel`` to ``<stem>.torchscript``, ``<stem>.onnx``,
-    ``<stem>_openvino_model/`` and ``<stem>.engine``.
+    ``<stem>_openvino_model/`` and ``<stem>.engine``, as ``options`` says (see :class:`ExportOptions`).
 
-    ``imgsz``: ``H`` or ``(H, W)``, multiples of the model's stride; the traced input is ``(batch_size, 3, H, W)``.
-    ``dynamic``: batch, height and width free (ONNX, OpenVINO; TorchScript is marked dynamic; TensorRT batch only).
-    ``half``: float16 (TorchScript, ONNX and TensorRT need CUDA; OpenVINO stores float16 weights on any device).
-    ``check``: run each file on ``check_image`` letterboxed (see :func:`check_images`) and log its max abs difference
-    from PyTorch; float32 files must agree within 1e-3 (+ 1e-4 relative, for large boxes): ``ExportResult.passed``.
+    ``check``: run each file on ``options.check_image`` letterboxed (see :func:`check_images`) and log its max abs
+    difference from PyTorch; float32 files must agree within 1e-3 (+ 1e-4 relative, for large boxes):
+    ``ExportResult.passed``.
     """
-    include = _checked_formats(include)
-    device = torch.device(device)
+    include, device, half = _checked_formats(options.include), select_device(options.device), options.half
     stride = int(model.stride.max())
-    shape = _checked_imgsz(imgsz, stride)
-    if batch_size < 1:
-        raise UserError(f"--batch-size {batch_size}: must be at least 1")
+    shape = _checked_imgsz(options.imgsz, stride)
+    if options.batch_size < 1:
+        raise UserError(f"--batch-size {options.batch_size}: must be at least 1")
     if half and device.type != "cuda" and {"torchscript", "onnx"} & set(include):
         raise UserError("--half for torchscript/onnx needs a CUDA device (--device 0); on CPU only openvino takes it")
     if "engine" in include and device.type != "cuda":
         raise UserError("--include engine needs a CUDA device (--device 0); TensorRT runs on NVIDIA GPUs only")
-    metadata = export_metadata(stride, list(names), shape, dynamic)
+    metadata = export_metadata(stride, list(names), shape, options.dynamic)
     reference = decoded_only(model.to(device).eval()).eval()
-    images = check_images(shape, batch_size, check_image).to(device)
-    torch_half = half and device.type == "cuda"
+    images = check_images(shape, options.batch_size, options.check_image).to(device)
+    results = _write_formats(model, reference, images, include, stem, metadata, options, device)
+    if check:
+        for result in results:
+            _self_check(result, reference, images, half)
+    return results
+
+
+def _write_formats(model, reference, images, include, stem, metadata, options, device) -> list[ExportResult]:
+    """Write each format in turn; OpenVINO and TensorRT convert a float32 ONNX file (theirs or a scratch one)."""
+    torch_half = options.half and device.type == "cuda"
     traced = decoded_only(copy.deepcopy(model).half()).eval() if torch_half else reference
     example = images.half() if torch_half else images
+    dynamic, opset = options.dynamic, options.opset
     results = []
     with tempfile.TemporaryDirectory(prefix="export-") as scratch:
         fp32_onnx = None  # the float32 ONNX file OpenVINO and TensorRT convert (they choose their own precision)
@@ -122,17 +103,16 @@ def export_model(
             if fmt == "torchscript":
                 path = _torchscript(traced, example, stem, metadata)
             elif fmt == "onnx":
-                path = export_onnx(traced, example, stem.with_suffix(".onnx"), metadata, opset, dynamic, simplify)
+                onnx_path = stem.with_suffix(".onnx")
+                path = export_onnx(traced, example, onnx_path, metadata, opset, dynamic, options.simplify)
                 fp32_onnx = None if torch_half else path
             else:
                 if fp32_onnx is None:
                     fp32_onnx = export_onnx(reference, images, Path(scratch) / "fp32.onnx", metadata, opset, dynamic)
                 convert = _openvino if fmt == "openvino" else _engine
-                path = convert(fp32_onnx, stem, metadata, half, dynamic, workspace, tuple(images.shape), device)
+                path = convert(fp32_onnx, stem, metadata, options.half, dynamic, options.workspace,
+                               tuple(images.shape), device)  # fmt: skip
             results.append(ExportResult(fmt, path, time.perf_counter() - start))
-    if check:
-        for result in results:
-            _self_check(result, reference, images, half)
     return results
 
 
@@ -177,10 +157,7 @@ def _checked_formats(include: Sequence[str]) -> list[str]:
 
 def _checked_imgsz(imgsz: int | Sequence[int], stride: int) -> tuple[int, int]:
     """``640`` or ``[640]`` -> (640, 640); ``[480, 640]`` -> (480, 640); each a positive multiple of ``stride``."""
-    sizes = [int(imgsz)] if isinstance(imgsz, int) else [int(s) for s in imgsz]
-    if len(sizes) not in (1, 2):
-        raise UserError(f"--imgsz {' '.join(map(str, sizes))}: give one size or height and width")
-    height, width = sizes * 2 if len(sizes) == 1 else sizes
+    height, width = height_width(imgsz)
     for size in (height, width):
         if size <= 0 or size % stride:
             fixed = max(stride, -(-size // stride) * stride)

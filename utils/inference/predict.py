@@ -22,9 +22,10 @@ from utils.boxes import scale_boxes
 from utils.device import select_device
 from utils.errors import UserError
 from utils.inference.backends import DetectMultiBackend
+from utils.inference.options import PredictOptions
 from utils.inference.prediction_writer import PredictionWriter, annotate_detections
 from utils.inference.sources import iterate_source
-from utils.letterbox import letterbox, stride_aligned
+from utils.letterbox import height_width, letterbox, stride_aligned
 from utils.nms import non_max_suppression
 from utils.run_dir import increment_path
 from utils.timing import LapClock
@@ -45,53 +46,30 @@ class PredictSummary:
     input_shape: tuple[int, ...] = ()
 
 
-def predict(
-    weights: str | Path,
-    source: str | int | Path,
-    imgsz: int | Sequence[int] = 640,
-    conf_thres: float = 0.25,
-    iou_thres: float = 0.45,
-    max_det: int = 1000,
-    device: str = "",
-    view_img: bool = False,
-    save_txt: bool = False,
-    save_conf: bool = False,
-    save_crop: bool = False,
-    nosave: bool = False,
-    classes: Sequence[int] | None = None,
-    agnostic_nms: bool = False,
-    augment: bool = False,
-    project: str | Path = "runs/detect",
-    name: str = "exp",
-    exist_ok: bool = False,
-    line_thickness: int = 3,
-    hide_labels: bool = False,
-    hide_conf: bool = False,
-    half: bool = False,
-    vid_stride: int = 1,
-) -> PredictSummary:
-    """Detect objects in every image or frame of ``source`` with ``weights`` and save the results.
+def predict(options: PredictOptions) -> PredictSummary:
+    """Detect objects in every image or frame of ``options.source`` with ``options.weights`` and save the results.
 
     Flags mean what YOLOv5's ``detect.py`` flags of the same names mean. Raises :class:`UserError` for missing
     weights or source, a stream that cannot be opened, or bad options; unreadable images are warned about and skipped.
     """
-    sources = iterate_source(source, vid_stride)  # checks the source first: a typo fails before the model loads
-    backend = DetectMultiBackend(weights, select_device(device), fp16=half)
-    if augment and backend.model is None:
-        raise UserError(f"--augment works with .pt weights only, not {backend.format} ({weights})")
-    _check_classes(classes, backend.names)
-    shape = input_shape(imgsz, backend.stride, backend.fixed_shape)
-    save_dir = increment_path(Path(project) / name, exist_ok=exist_ok, mkdir=True)
-    writer = PredictionWriter(save_dir, backend.names, not nosave, save_txt, save_conf, save_crop)
+    opt = options
+    sources = iterate_source(opt.source, opt.vid_stride)  # checks the source first: a typo fails before the model loads
+    backend = DetectMultiBackend(opt.weights, select_device(opt.device), fp16=opt.half)
+    if opt.augment and backend.model is None:
+        raise UserError(f"--augment works with .pt weights only, not {backend.format} ({opt.weights})")
+    _check_classes(opt.classes, backend.names)
+    shape = input_shape(opt.imgsz, backend.stride, backend.fixed_shape)
+    save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=True)
+    writer = PredictionWriter(save_dir, backend.names, not opt.nosave, opt.save_txt, opt.save_conf, opt.save_crop)
     summary = PredictSummary(save_dir)
     totals = np.zeros(3)
+    view_img = opt.view_img
+    detect_args = (opt.conf_thres, opt.iou_thres, opt.classes, opt.agnostic_nms, opt.max_det, opt.augment)
     if backend.device.type != "cpu":
         backend.warmup(shape)
     try:
         for item in sources:
-            detections, seconds, tensor_shape = detect_image(
-                backend, item.image, shape, conf_thres, iou_thres, classes, agnostic_nms, max_det, augment
-            )
+            detections, seconds, tensor_shape = detect_image(backend, item.image, shape, *detect_args)
             totals += seconds
             summary.images += 1
             summary.input_shape = tensor_shape
@@ -99,15 +77,15 @@ def predict(
             summary.class_counts.update(counts)
             LOGGER.info("%s %s %s, %.1fms", item.position, "x".join(map(str, tensor_shape[2:])),
                         _describe(counts, backend.names), seconds[1] * 1e3)  # fmt: skip
-            annotated = annotate_detections(item.image, detections, backend.names, line_thickness, hide_labels,
-                                            hide_conf)  # fmt: skip
+            annotated = annotate_detections(item.image, detections, backend.names, opt.line_thickness, opt.hide_labels,
+                                            opt.hide_conf)  # fmt: skip
             writer.write(item, detections, annotated)
             if view_img:
                 view_img = _show(item.path, annotated)
     finally:
         writer.close()
     summary.labels_saved = writer.labels_saved
-    _log_summary(summary, totals, save_txt)
+    _log_summary(summary, totals, opt.save_txt)
     return summary
 
 
@@ -116,9 +94,7 @@ def input_shape(imgsz: int | Sequence[int], stride: int, fixed_shape: tuple[int,
 
     ``imgsz`` is one size for both sides or ``(H, W)`` (YOLOv5's ``--imgsz 640`` / ``--imgsz 480 640``).
     """
-    sizes = [int(imgsz)] * 2 if isinstance(imgsz, int) else [int(s) for s in imgsz] * (2 if len(imgsz) == 1 else 1)
-    if len(sizes) != 2 or min(sizes) <= 0:
-        raise UserError(f"--imgsz {imgsz}: expected one or two positive integers")
+    sizes = list(height_width(imgsz))
     if fixed_shape is not None:
         if tuple(sizes) != tuple(fixed_shape):
             LOGGER.info("The model has a fixed input size %dx%d; using it instead of --imgsz", *fixed_shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -31,9 +32,11 @@ from utils.checkpoints.checkpoint import (
 )
 from utils.data.dataloader import create_dataloader
 from utils.data.dataset_yaml import check_dataset
+from utils.data.options import LoaderOptions
 from utils.device import select_device
 from utils.errors import UserError
 from utils.evaluation.evaluate import evaluate
+from utils.evaluation.options import EvalOptions
 from utils.hyp import load_hyp
 from utils.plots.batch import plot_images
 from utils.plots.labels import plot_labels
@@ -152,40 +155,19 @@ class Trainer:
             )
 
     def build_dataloaders(self) -> None:
-        batch_size = self.opt.batch_size // self.dist.world_size
-        self.train_loader, self.train_dataset = create_dataloader(
-            self.data["train"],
-            self.opt.imgsz,
-            batch_size,
-            self.grid_size,
-            hyp=self.hyp,
-            augment=True,
-            rect=self.opt.rect,
-            cache=self.opt.cache,
-            workers=self.opt.workers,
-            shuffle=True,
-            seed=self.opt.seed,
-            rank=self.dist.rank,
-            single_cls=self.opt.single_cls,
-            prefix="train: ",
-            num_classes=self.num_classes,
-            continuous=True,
-        )
+        """The train loader (augmented, shuffled, continuous workers) and, on the main process, the val loader
+        (rectangular batches of twice the size)."""
+        shared = LoaderOptions(
+            self.opt.imgsz, self.opt.batch_size // self.dist.world_size, self.grid_size, cache=self.opt.cache,
+            workers=self.opt.workers, single_cls=self.opt.single_cls, num_classes=self.num_classes,
+        )  # fmt: skip
+        train = replace(shared, hyp=self.hyp, augment=True, rect=self.opt.rect, shuffle=True, seed=self.opt.seed,
+                        rank=self.dist.rank, prefix="train: ", continuous=True)  # fmt: skip
+        self.train_loader, self.train_dataset = create_dataloader(self.data["train"], train)
         self.val_loader = None
         if self.dist.is_main:
-            self.val_loader, _ = create_dataloader(
-                self.data["val"],
-                self.opt.imgsz,
-                batch_size * 2,
-                self.grid_size,
-                rect=True,
-                pad=0.5,
-                cache=self.opt.cache,
-                workers=self.opt.workers,
-                single_cls=self.opt.single_cls,
-                prefix="val: ",
-                num_classes=self.num_classes,
-            )
+            val = replace(shared, batch_size=shared.batch_size * 2, rect=True, pad=0.5, prefix="val: ")
+            self.val_loader, _ = create_dataloader(self.data["val"], val)
 
     def plot_dataset_labels(self) -> None:
         """labels.jpg: the train split's class counts and box positions and sizes (main process)."""
@@ -345,15 +327,8 @@ class Trainer:
                 self.tensorboard.add_scalar(name, value, epoch)
 
     def validate(self, plots: bool, model: nn.Module | None = None):
-        result = evaluate(
-            model or self.ema.ema,
-            self.val_loader,
-            self.names,
-            compute_loss=self.loss_fn,
-            save_dir=self.save_dir,
-            plots=plots and not self.opt.noplots,
-            device=self.device,
-        )
+        options = EvalOptions(save_dir=self.save_dir, plots=plots and not self.opt.noplots)
+        result = evaluate(model or self.ema.ema, self.val_loader, self.names, options, self.loss_fn, self.device)
         LOGGER.info("%s", result.table())  # YOLOv5 prints the "all" row after every epoch
         val_losses = (
             np.array([float(result.loss.get(k, 0.0)) for k in ("box", "obj", "cls")]) if result.loss else np.zeros(3)

@@ -8,6 +8,7 @@ import pytest
 from utils.boxes import box_iou, xywhn_to_xyxy
 from utils.data.augment import augment_hsv, box_candidates, flip_lr, flip_ud, mixup, mosaic4, random_perspective
 from utils.data.dataset import YoloDataset
+from utils.data.options import LoaderOptions
 
 # Saturated colours far from the grey (114) background and from each other; the class id indexes this table.
 PALETTE = np.array(
@@ -126,7 +127,7 @@ def rectangles_dataset(tmp_path_factory):
 
 def test_mosaic_pipeline_labels_follow_pixels(rectangles_dataset):
     dataset = YoloDataset(
-        rectangles_dataset, imgsz=320, augment=True, hyp=GEOMETRY_HYP, num_classes=12, seed=1, workers=1
+        rectangles_dataset, LoaderOptions(imgsz=320, augment=True, hyp=GEOMETRY_HYP, num_classes=12, seed=1, workers=1)
     )
     survivors = 0
     for index in list(range(len(dataset))) * 4:

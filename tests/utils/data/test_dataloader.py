@@ -4,6 +4,7 @@ import torch
 
 from utils.data.dataloader import create_dataloader, seed_worker
 from utils.data.dataset import YoloDataset
+from utils.data.options import LoaderOptions
 from utils.errors import UserError
 from utils.hyp import load_hyp
 
@@ -15,14 +16,7 @@ def first_batch(loader):
 def test_train_batch_contract(shapes_root):
     loader, dataset = create_dataloader(
         shapes_root / "images" / "train",
-        160,
-        8,
-        32,
-        hyp=load_hyp(),
-        augment=True,
-        shuffle=True,
-        workers=0,
-        num_classes=3,
+        LoaderOptions(160, 8, 32, hyp=load_hyp(), augment=True, shuffle=True, workers=0, num_classes=3),
     )
     images, targets, paths, shapes = first_batch(loader)
     assert images.shape == (8, 3, 160, 160) and images.dtype == torch.uint8
@@ -35,7 +29,7 @@ def test_train_batch_contract(shapes_root):
 
 
 def test_val_rect_batches_and_shapes(shapes_root):
-    loader, dataset = create_dataloader(shapes_root / "images" / "val", 320, 8, 32, rect=True, workers=0)
+    loader, dataset = create_dataloader(shapes_root / "images" / "val", LoaderOptions(320, 8, 32, rect=True, workers=0))
     seen = 0
     for images, targets, _, shapes in loader:
         height, width = images.shape[2:]
@@ -51,7 +45,9 @@ def test_val_rect_batches_and_shapes(shapes_root):
 
 def test_val_labels_match_original_boxes(shapes_root):
     """Without augmentation, boxes mapped back through ``shapes`` equal the label file's boxes."""
-    loader, dataset = create_dataloader(shapes_root / "images" / "val", 320, 4, 32, rect=False, workers=0)
+    loader, dataset = create_dataloader(
+        shapes_root / "images" / "val", LoaderOptions(320, 4, 32, rect=False, workers=0)
+    )
     images, targets, paths, shapes = first_batch(loader)
     index = dataset.im_files.index(paths[0])
     (h0, w0), ((gain_h, gain_w), (padw, padh)) = shapes[0]
@@ -67,14 +63,7 @@ def test_same_seed_same_batches(shapes_root, workers):
     def batch(seed):
         loader, _ = create_dataloader(
             shapes_root / "images" / "train",
-            128,
-            4,
-            32,
-            hyp=load_hyp(),
-            augment=True,
-            shuffle=True,
-            workers=workers,
-            seed=seed,
+            LoaderOptions(128, 4, 32, hyp=load_hyp(), augment=True, shuffle=True, workers=workers, seed=seed),
         )
         return first_batch(loader)
 
@@ -118,26 +107,26 @@ def test_workers_get_different_augmentation_streams():
 
 
 def test_cache_ram_and_disk_give_the_same_images(shapes_root, tmp_path):
-    plain = YoloDataset(shapes_root / "images" / "val", imgsz=160)
-    ram = YoloDataset(shapes_root / "images" / "val", imgsz=160, cache="ram")
+    plain = YoloDataset(shapes_root / "images" / "val", LoaderOptions(imgsz=160))
+    ram = YoloDataset(shapes_root / "images" / "val", LoaderOptions(imgsz=160, cache="ram"))
     assert all(im is not None for im in ram.ims)
     assert torch.equal(plain[3][0], ram[3][0])
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(shapes_root, copy)
-    disk = YoloDataset(copy / "images" / "val", imgsz=160, cache="disk")
+    disk = YoloDataset(copy / "images" / "val", LoaderOptions(imgsz=160, cache="disk"))
     assert len(list((copy / "images" / "val").glob("*.npy"))) == 32
     assert torch.equal(plain[3][0], disk[3][0])
     with pytest.raises(UserError, match="--cache 'gpu'"):
-        YoloDataset(shapes_root / "images" / "val", cache="gpu")
+        YoloDataset(shapes_root / "images" / "val", LoaderOptions(cache="gpu"))
 
 
 def test_single_cls_and_class_check(shapes_root):
-    dataset = YoloDataset(shapes_root / "images" / "val", imgsz=160, single_cls=True)
+    dataset = YoloDataset(shapes_root / "images" / "val", LoaderOptions(imgsz=160, single_cls=True))
     assert all((lb[:, 0] == 0).all() for lb in dataset.labels)
     with pytest.raises(UserError, match=r"\.txt:\d+: class id 2 but the dataset YAML has nc=2"):
-        YoloDataset(shapes_root / "images" / "val", imgsz=160, num_classes=2)
+        YoloDataset(shapes_root / "images" / "val", LoaderOptions(imgsz=160, num_classes=2))
 
 
 def test_empty_dataset_stops(tmp_path):
@@ -157,15 +146,7 @@ def test_distributed_sampler_under_ddp(shapes_root, tmp_path):
     try:
         loader, dataset = create_dataloader(
             shapes_root / "images" / "train",
-            160,
-            16,
-            32,
-            hyp=load_hyp(),
-            augment=True,
-            shuffle=True,
-            workers=0,
-            rank=0,
-            seed=3,
+            LoaderOptions(160, 16, 32, hyp=load_hyp(), augment=True, shuffle=True, workers=0, rank=0, seed=3),
         )
         assert isinstance(loader.sampler, DistributedSampler)
         loader.sampler.set_epoch(1)

@@ -9,8 +9,10 @@ from torch import nn
 
 from utils.boxes import xywhn_to_xyxy
 from utils.data.dataloader import create_dataloader
+from utils.data.options import LoaderOptions
 from utils.errors import UserError
 from utils.evaluation.evaluate import evaluate
+from utils.evaluation.options import EvalOptions
 
 NAMES = ["circle", "rectangle", "triangle"]
 
@@ -64,15 +66,20 @@ class Oracle(nn.Module):
         return decoded, []
 
 
+def val_options(imgsz: int, batch_size: int) -> LoaderOptions:
+    """val.py's loading: rectangular batches padded by half a stride, in this process."""
+    return LoaderOptions(imgsz, batch_size, 32, rect=True, pad=0.5, workers=0)
+
+
 @pytest.fixture(scope="module")
 def shapes_val_loader(shapes_root):
-    loader, _ = create_dataloader(shapes_root / "images" / "val", 160, 8, 32, rect=True, pad=0.5, workers=0)
+    loader, _ = create_dataloader(shapes_root / "images" / "val", val_options(160, 8))
     return loader
 
 
 def test_perfect_predictions_give_map_one(shapes_val_loader):
     model = Oracle()
-    result = evaluate(model, model.feed(shapes_val_loader), NAMES, iou_thres=1.0, save_json=True)
+    result = evaluate(model, model.feed(shapes_val_loader), NAMES, EvalOptions(iou_thres=1.0, save_json=True))
     assert result.images == 32 and result.metrics.instances.sum() > 50
     assert result.map == pytest.approx(1.0) and result.map50 == pytest.approx(1.0)
     assert result.metrics.mean_precision == pytest.approx(1.0) and result.metrics.mean_recall == pytest.approx(1.0)
@@ -82,7 +89,8 @@ def test_perfect_predictions_give_map_one(shapes_val_loader):
 def test_labels_and_predictions_are_compared_in_original_pixels(shapes_val_loader, tmp_path):
     """Both go back through the letterbox, so a saved prediction is the label file's box in original pixels."""
     model = Oracle()
-    result = evaluate(model, model.feed(shapes_val_loader), NAMES, iou_thres=1.0, save_dir=tmp_path, save_txt=True)
+    options = EvalOptions(iou_thres=1.0, save_dir=tmp_path, save_txt=True)
+    result = evaluate(model, model.feed(shapes_val_loader), NAMES, options)
     dataset = shapes_val_loader.dataset
     index = next(i for i, lb in enumerate(dataset.labels) if len(lb))
     stem = dataset.im_files[index].rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -90,12 +98,12 @@ def test_labels_and_predictions_are_compared_in_original_pixels(shapes_val_loade
     truth = dataset.labels[index]
     saved, truth = saved[np.lexsort(saved.T[::-1])], truth[np.lexsort(truth.T[::-1])]
     assert saved == pytest.approx(truth, abs=1e-2)  # within a pixel of the 160 px image (letterbox rounding)
-    assert result.files
+    assert tmp_path / "labels" / f"{stem}.txt" in result.files and all(path.is_file() for path in result.files)
 
 
 def test_noisy_predictions_agree_with_pycocotools(shapes_val_loader):
     model = Oracle(jitter=0.08, false_positives=6, wrong_class_score=0.3)
-    result = evaluate(model, model.feed(shapes_val_loader), NAMES, save_json=True)
+    result = evaluate(model, model.feed(shapes_val_loader), NAMES, EvalOptions(save_json=True))
     assert 0.1 < result.map < 0.9  # a non-trivial case
     assert result.map == pytest.approx(result.coco_map, abs=0.01)
     assert result.map50 == pytest.approx(result.coco_map50, abs=0.01)
@@ -103,7 +111,7 @@ def test_noisy_predictions_agree_with_pycocotools(shapes_val_loader):
 
 def test_single_class_ignores_class_mistakes(shapes_val_loader):
     model = Oracle(wrong_class_score=1.0)  # every box also predicted as every other class
-    result = evaluate(model, model.feed(shapes_val_loader), NAMES, single_cls=True)  # class-agnostic NMS
+    result = evaluate(model, model.feed(shapes_val_loader), NAMES, EvalOptions(single_cls=True))  # class-agnostic NMS
     assert result.names == ["circle"] and result.metrics.classes.tolist() == [0]
     assert result.map == pytest.approx(1.0)
 
@@ -126,14 +134,14 @@ def test_losses_are_averaged_and_mode_restored(shapes_val_loader):
 
 def test_half_needs_cuda(shapes_val_loader):
     with pytest.raises(UserError, match="CUDA"):
-        evaluate(Oracle(), shapes_val_loader, NAMES, half=True)
+        evaluate(Oracle(), shapes_val_loader, NAMES, EvalOptions(half=True))
 
 
 def test_a_split_without_labels_gives_zeros():
     images = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
     batches = [(images, torch.zeros((0, 6)), ("a.jpg", "b.jpg"), (None, None))]
     model = Oracle()
-    result = evaluate(model, model.feed(batches), NAMES, save_json=True)
+    result = evaluate(model, model.feed(batches), NAMES, EvalOptions(save_json=True))
     assert result.images == 2 and result.map == 0.0 and result.coco_map == 0.0
 
 
@@ -141,12 +149,13 @@ def _real_model_agreement(weights, loader, names):
     from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
 
     model = model_from_checkpoint(load_checkpoint(weights)).fuse()
-    result = evaluate(model, loader, names, save_json=True)
+    result = evaluate(model, loader, names, EvalOptions(save_json=True))
     assert result.map == pytest.approx(result.coco_map, abs=0.01)
     assert result.map50 == pytest.approx(result.coco_map50, abs=0.01)
     return result
 
 
+@pytest.mark.slow
 def test_shapes_model_agrees_with_pycocotools(shapes_weights, shapes_val_loader):
     _real_model_agreement(shapes_weights, shapes_val_loader, NAMES)
 
@@ -157,9 +166,9 @@ def test_bccd_agrees_with_pycocotools(bccd_yolo, shapes_weights):
     from utils.data.dataset_yaml import check_dataset
 
     data = check_dataset(bccd_yolo[0] / "data.yaml")
-    loader, _ = create_dataloader(data["val"], 320, 16, 32, rect=True, pad=0.5, workers=0)
+    loader, _ = create_dataloader(data["val"], val_options(320, 16))
     model = Oracle(jitter=0.05, false_positives=10, wrong_class_score=0.2)
-    result = evaluate(model, model.feed(loader), data["names"], save_json=True)
+    result = evaluate(model, model.feed(loader), data["names"], EvalOptions(save_json=True))
     assert 0.1 < result.map < 0.95
     assert result.map == pytest.approx(result.coco_map, abs=0.01)
     assert result.map50 == pytest.approx(result.coco_map50, abs=0.01)
@@ -182,5 +191,5 @@ def _bccd_val(data_yaml):
     from utils.data.dataset_yaml import check_dataset
 
     data = check_dataset(data_yaml)
-    loader, _ = create_dataloader(data["val"], 160, 16, 32, rect=True, pad=0.5, workers=0)
+    loader, _ = create_dataloader(data["val"], val_options(160, 16))
     return loader, data["names"]

@@ -20,7 +20,7 @@ import torch
 
 from models.yolo import CONFIG_DIR, DetectionModel
 from utils.errors import UserError
-from utils.exporters import check_images, export_model
+from utils.exporters import ExportOptions, check_images, export_model
 from utils.inference.backends import DetectMultiBackend
 
 NAMES = ["circle", "rectangle", "triangle"]
@@ -85,7 +85,7 @@ def assert_as_exact_as_pytorch(path: Path, model: DetectionModel, images: torch.
 def test_every_format_matches_pytorch(cfg: str, dynamic: bool, tmp_path: Path) -> None:
     model = fused_model(cfg)
     formats = ["openvino", "onnx", "torchscript"]
-    results = export_model(model, NAMES, tmp_path / "best", formats, SIZE, dynamic=dynamic, check=False)
+    results = export_model(model, NAMES, tmp_path / "best", ExportOptions(formats, SIZE, dynamic=dynamic), check=False)
     assert [r.format for r in results] == ["torchscript", "onnx", "openvino"]
     assert [r.path.name for r in results] == ["best.torchscript", "best.onnx", "best_openvino_model"]
     assert sorted(p.name for p in (tmp_path / "best_openvino_model").iterdir()) == ["best.bin", "best.xml",
@@ -104,8 +104,8 @@ def test_metadata_follows_the_backends_contract(tmp_path: Path) -> None:
     import onnx
     import yaml
 
-    export_model(fused_model("yolov5n"), NAMES, tmp_path / "m", ["torchscript", "onnx", "openvino"], [64, 96],
-                 check=False)  # fmt: skip
+    options = ExportOptions(["torchscript", "onnx", "openvino"], [64, 96])
+    export_model(fused_model("yolov5n"), NAMES, tmp_path / "m", options, check=False)
     extra = {"config.txt": ""}
     torch.jit.load(str(tmp_path / "m.torchscript"), _extra_files=extra)
     expected = {"stride": 32, "names": NAMES, "imgsz": [64, 96], "dynamic": False}
@@ -126,7 +126,8 @@ def test_onnx_uses_the_torchscript_exporter_without_onnxscript(tmp_path: Path, m
 
     monkeypatch.setattr(torch.onnx, "export", spy)
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # `import onnxscript` now fails, as on a clean install
-    results = export_model(fused_model("yolov5n"), NAMES, tmp_path / "m", ["onnx"], SIZE, opset=13, simplify=True)
+    options = ExportOptions(["onnx"], SIZE, opset=13, simplify=True)
+    results = export_model(fused_model("yolov5n"), NAMES, tmp_path / "m", options)
     assert calls and all(kwargs["dynamo"] is False for kwargs in calls)
     assert calls[0]["opset_version"] == 13 and results[0].passed
     import onnx
@@ -136,8 +137,8 @@ def test_onnx_uses_the_torchscript_exporter_without_onnxscript(tmp_path: Path, m
 
 def test_openvino_half_stores_float16_weights(tmp_path: Path) -> None:
     model = fused_model("yolov5n")
-    full = export_model(model, NAMES, tmp_path / "f32", ["openvino"], SIZE)[0]
-    half = export_model(model, NAMES, tmp_path / "f16", ["openvino"], SIZE, half=True)[0]
+    full = export_model(model, NAMES, tmp_path / "f32", ExportOptions(["openvino"], SIZE))[0]
+    half = export_model(model, NAMES, tmp_path / "f16", ExportOptions(["openvino"], SIZE, half=True))[0]
     size_32 = (full.path / "f32.bin").stat().st_size
     size_16 = (half.path / "f16.bin").stat().st_size
     assert 0.4 < size_16 / size_32 < 0.6
@@ -165,7 +166,7 @@ def test_check_images_are_letterboxed(tmp_path: Path) -> None:
     [
         ({"include": ["tflite"]}, "--include tflite: choose from torchscript, onnx, openvino, engine"),
         ({"imgsz": 100}, r"--imgsz 100: must be a multiple of the model's stride 32 \(try 128\)"),
-        ({"imgsz": [64, 64, 64]}, "give one size or height and width"),
+        ({"imgsz": [64, 64, 64]}, "give one positive size, or a height and a width"),
         ({"batch_size": 0}, "--batch-size 0"),
         ({"include": ["onnx"], "half": True}, "--half for torchscript/onnx needs a CUDA device"),
         ({"include": ["engine"]}, "--include engine needs a CUDA device"),
@@ -175,7 +176,7 @@ def test_check_images_are_letterboxed(tmp_path: Path) -> None:
 def test_user_mistakes_are_one_line(kwargs: dict, message: str, tmp_path: Path) -> None:
     arguments = {"include": ["onnx"], "imgsz": SIZE, **kwargs}
     with pytest.raises(UserError, match=message):
-        export_model(fused_model("yolov5n"), NAMES, tmp_path / "m", **arguments)
+        export_model(fused_model("yolov5n"), NAMES, tmp_path / "m", ExportOptions(**arguments))
 
 
 ALL_FORMATS = ["torchscript", "onnx", "openvino"]
@@ -195,7 +196,7 @@ def test_every_shipped_config_exports(cfg: str, formats: list[str], tmp_path: Pa
     model = DetectionModel(f"{cfg}.yaml", nc=len(NAMES), verbose=False).fuse().eval()
     for dynamic, images in ((False, check_images((SIZE, SIZE))), (True, check_images((SIZE + 32, SIZE)))):
         folder = tmp_path / ("dynamic" if dynamic else "static")
-        results = export_model(model, NAMES, folder, formats, SIZE, dynamic=dynamic, check=False)
+        results = export_model(model, NAMES, folder, ExportOptions(formats, SIZE, dynamic=dynamic), check=False)
         assert [r.format for r in results] == formats
         for result in results:
             assert_as_exact_as_pytorch(result.path, model, images)

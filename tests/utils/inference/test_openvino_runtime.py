@@ -17,7 +17,7 @@ import torch
 import utils.inference.openvino_runtime as ov_runtime
 from models.yolo import DetectionModel
 from tests.helpers import randomise_batchnorm
-from utils.exporters import export_model
+from utils.exporters import ExportOptions, export_model
 from utils.inference.backends import DetectMultiBackend, decoded_only
 from utils.inference.openvino_runtime import (
     BF16,
@@ -73,7 +73,7 @@ def openvino_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Detection
     randomise_batchnorm(model)
     model = model.fuse().eval()
     folder = tmp_path_factory.mktemp("openvino")
-    (result,) = export_model(model, NAMES, folder / "m", ["openvino"], SIZE, check=False)
+    (result,) = export_model(model, NAMES, folder / "m", ExportOptions(["openvino"], SIZE), check=False)
     return model, result.path
 
 
@@ -106,7 +106,7 @@ def test_loader_compiles_f32_when_the_default_is_bf16(openvino_export, default_b
 
 def test_export_self_check_passes_when_the_default_is_bf16(openvino_export, default_bf16_core, tmp_path) -> None:
     model, _ = openvino_export
-    (result,) = export_model(model, NAMES, tmp_path / "m", ["openvino"], SIZE)
+    (result,) = export_model(model, NAMES, tmp_path / "m", ExportOptions(["openvino"], SIZE))
     assert result.passed and result.max_abs_diff < 1e-3, result.line()
     assert default_bf16_core.compiles and all(c[PRECISION_KEY] == F32 for c in default_bf16_core.compiles)
 
@@ -162,7 +162,7 @@ def test_export_error_states_the_tolerance_the_check_uses(monkeypatch, capsys, t
     from utils.exporters.pipeline import ExportResult
 
     failed = ExportResult("openvino", tmp_path / "best_openvino_model", 1.0, max_abs_diff=0.05, passed=False)
-    monkeypatch.setattr(utils.exporters, "export", lambda **kwargs: [failed])
+    monkeypatch.setattr(utils.exporters, "export", lambda weights, options: [failed])
     assert export.main(["--weights", str(tmp_path / "best.pt"), "--include", "openvino"]) == 1
     assert (ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE) == (1e-3, 1e-4)
     assert "openvino differ from PyTorch by more than 0.001 + 0.0001 x |value|" in capsys.readouterr().err
