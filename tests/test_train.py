@@ -142,6 +142,58 @@ def test_resume_with_more_epochs_extends_a_finished_run(shapes_yaml, tmp_path):
     assert [row["epoch"] for row in read_rows(tmp_path / "exp" / "results.csv")] == [0, 1, 2]
 
 
+def test_resume_writes_only_beside_the_checkpoint(shapes_yaml, tmp_path):
+    """A moved run folder resumes where it is now, and a save_dir stored in the checkpoint (stale, or crafted to point
+    at another folder) is ignored: nothing is written there."""
+    common = [
+        "--data",
+        str(shapes_yaml),
+        "--cfg",
+        "configs/models/yolov5n.yaml",
+        "--project",
+        str(tmp_path / "a"),
+        *FAST,
+    ]
+    assert train(*common, "--epochs", "1", "--noval").returncode == 0
+    (tmp_path / "a" / "exp").rename(tmp_path / "moved")
+    last = tmp_path / "moved" / "weights" / "last.pt"
+    checkpoint = torch.load(last, weights_only=True)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "results.csv").write_text("keep me\n")
+    checkpoint["opt"]["save_dir"] = str(victim)
+    torch.save(checkpoint, last)
+    resumed = train("--resume", str(last), "--epochs", "2")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (
+        sorted(p.name for p in victim.iterdir()) == ["results.csv"]
+        and (victim / "results.csv").read_text() == "keep me\n"
+    )
+    assert not (tmp_path / "a" / "exp").exists()
+    assert [row["epoch"] for row in read_rows(tmp_path / "moved" / "results.csv")] == [0, 1]
+    assert (tmp_path / "moved" / "weights" / "best.pt").is_file()
+    assert torch.load(last, weights_only=True)["opt"]["save_dir"] == str((tmp_path / "moved").resolve())
+
+
+def test_same_seed_gives_the_same_run_on_bccd(bccd_yolo, tmp_path):
+    """Two seed-0 runs give a byte-identical results.csv and identical weights. BCCD, not the shapes data: its ~13
+    boxes per image make the loss write several targets into one cell, where PyTorch's default CPU kernels (indexed
+    writes and their gradients) depend on thread timing; the shapes data repeats even without the fix."""
+    data = bccd_yolo[0] / "data.yaml"
+    common = ["--data", str(data), "--cfg", "configs/models/yolov5n.yaml", "--weights", "", "--epochs", "1",
+              "--imgsz", "256", "--batch-size", "16", "--workers", "2", "--seed", "0", "--noplots", "--device", "cpu",
+              "--project", str(tmp_path)]  # fmt: skip
+    runs = []
+    for name in ("first", "second"):
+        command = [sys.executable, "train.py", *common, "--name", name]  # default torch threads: the drift needs >1
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(tmp_path / name)
+    assert (runs[0] / "results.csv").read_bytes() == (runs[1] / "results.csv").read_bytes()
+    first, second = (torch.load(run / "weights" / "last.pt", weights_only=True)["model"] for run in runs)
+    assert first.keys() == second.keys() and all(torch.equal(first[key], second[key]) for key in first)
+
+
 def test_two_process_ddp_on_cpu(shapes_yaml, tmp_path):
     """torchrun with gloo: both ranks train, rank 0 alone writes one run folder."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -6,9 +6,11 @@ gradient clipping, EMA; then validation of the EMA model, a results.csv row, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -70,7 +72,15 @@ class Trainer:
         self.amp = self.device.type == "cuda"
 
     def fit(self) -> dict:
-        """Run every epoch; return the final metrics of the best checkpoint (main process)."""
+        """Run every epoch; return the final metrics of the best checkpoint (main process).
+
+        Runs with PyTorch's deterministic algorithms (warn-only, restored afterwards): on the CPU the loss's indexed
+        writes and their gradients otherwise sum in a thread-dependent order, and two runs with one seed drift apart
+        from the first epoch on."""
+        with deterministic_algorithms():
+            return self._fit()
+
+    def _fit(self) -> dict:
         try:
             self.setup()
             stop = False
@@ -119,8 +129,9 @@ class Trainer:
         torch.manual_seed(seed)
 
     def setup_run_dir(self) -> None:
-        if self.resume_checkpoint:
-            self.save_dir = Path(self.opt.save_dir)
+        if self.resume_checkpoint:  # the folder holding the checkpoint, never the save_dir written inside it
+            self.save_dir = run_folder_of(Path(self.opt.resume))
+            self.opt.save_dir = str(self.save_dir)
         else:
             self.save_dir = increment_path(Path(self.opt.project) / self.opt.name, self.opt.exist_ok)
             self.opt.save_dir = str(self.save_dir)
@@ -387,3 +398,25 @@ def _tensorboard_writer(save_dir: Path):
     except ImportError:
         return None
     return SummaryWriter(str(save_dir))
+
+
+@contextlib.contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` for the block, then the previous setting back."""
+    enabled, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+def run_folder_of(checkpoint: Path) -> Path:
+    """The run folder a checkpoint belongs to: ``run/weights/last.pt`` -> ``run``; a checkpoint outside a ``weights``
+    folder resumes into its own folder. Where the run used to be (its stored ``save_dir``) is not trusted: the folder
+    may have moved, and the file may come from someone else."""
+    folder = checkpoint.resolve().parent
+    return folder.parent if folder.name == "weights" else folder
