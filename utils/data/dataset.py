@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,10 +30,11 @@ from utils.data.label_scan import scan_labels
 from utils.data.options import LoaderOptions
 from utils.errors import UserError
 from utils.hyp import AUGMENT_KEYS, DEFAULT_HYP, check_hyp, load_hyp
-from utils.image_io import load_image
+from utils.image_io import ImageReadError, load_image
 from utils.letterbox import letterbox, stride_aligned
 
 LOGGER = logging.getLogger(__name__)
+MAX_REPLACEMENTS = 16  # tries before a training sample gives up: the data set has changed on disk
 
 
 class YoloDataset(Dataset):
@@ -67,6 +69,8 @@ class YoloDataset(Dataset):
             self.labels = [np.concatenate([np.zeros_like(lb[:, :1]), lb[:, 1:]], 1) for lb in self.labels]
         self.batch_shapes = self._rect_shapes(options.batch_size, options.pad) if options.rect else None
         self.ims: list[np.ndarray | None] = [None] * len(self.im_files)
+        self.decode_failures = multiprocessing.Value("i", 0)  # shared with the loader's worker processes
+        self._warned: set[int] = set()
         cache = options.cache
         self.npy_files = [str(Path(f).with_suffix(".npy")) for f in self.im_files] if cache == "disk" else None
         if cache:
@@ -160,6 +164,36 @@ class YoloDataset(Dataset):
         )
 
     def __getitem__(self, index: int):
+        """One sample; an image that passed the scan but does not decode now (changed on disk, truncated) is
+        counted (:meth:`take_decode_failures`) and, in training, replaced by another image so the batch keeps its
+        size; in evaluation it is left out (None, which :meth:`collate` drops) so no image is scored twice."""
+        for _ in range(MAX_REPLACEMENTS):
+            try:
+                return self._sample(index)
+            except (ImageReadError, OSError) as error:
+                self._count_decode_failure(index, error)
+            if not self.augment:
+                return None
+            index = int(self.rng.integers(0, len(self)))
+        raise UserError(
+            f"{self.im_files[index]} and {MAX_REPLACEMENTS - 1} other images in a row do not decode: the dataset "
+            "changed since it was scanned; delete the .cache files beside its labels"
+        )
+
+    def _count_decode_failure(self, index: int, error: Exception) -> None:
+        with self.decode_failures.get_lock():
+            self.decode_failures.value += 1
+        if index not in self._warned:  # once per image and process (each loader worker has its own set)
+            self._warned.add(index)
+            LOGGER.warning("WARNING: %s (skipped)", str(error).splitlines()[0] if str(error) else type(error).__name__)
+
+    def take_decode_failures(self) -> int:
+        """How many samples failed to decode since the last call (in every loader worker), and reset the count."""
+        with self.decode_failures.get_lock():
+            count, self.decode_failures.value = self.decode_failures.value, 0
+        return count
+
+    def _sample(self, index: int):
         shapes = None
         if self.mosaic and self.rng.random() < self.hyp["mosaic"]:
             img, labels = self.load_mosaic(index)
@@ -188,8 +222,9 @@ class YoloDataset(Dataset):
 
     @staticmethod
     def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], tuple]:
-        """Stack images to ``(B, 3, H, W)`` and concatenate targets to ``(N, 6)`` with column 0 = image index."""
-        images, targets, paths, shapes = zip(*batch, strict=True)
+        """Stack images to ``(B, 3, H, W)`` and concatenate targets to ``(N, 6)`` with column 0 = image index;
+        samples that are None (left out, see :meth:`__getitem__`) are dropped."""
+        images, targets, paths, shapes = zip(*[sample for sample in batch if sample is not None], strict=True)
         for i, t in enumerate(targets):
             t[:, 0] = i
         return torch.stack(images, 0), torch.cat(targets, 0), paths, shapes

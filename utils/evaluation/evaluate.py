@@ -40,7 +40,8 @@ class EvalResult:
 
     ``speed``: milliseconds per image for pre-processing, inference and NMS. ``loss``: mean per batch of each
     part of ``compute_loss`` (None without it). ``coco_map``/``coco_map50``: pycocotools' figures (``save_json``).
-    ``batch_shape``: (B, 3, H, W) of the first batch, for the speed line.
+    ``batch_shape``: (B, 3, H, W) of the first batch, for the speed line. ``undecodable``: images of the split that
+    passed the label scan but did not decode now, left out of every figure.
     """
 
     metrics: DetectionMetrics
@@ -52,6 +53,7 @@ class EvalResult:
     coco_map50: float | None = None
     batch_shape: tuple[int, ...] = ()
     files: list[Path] = field(default_factory=list)
+    undecodable: int = 0
 
     @property
     def map(self) -> float:
@@ -185,6 +187,10 @@ def evaluate(
     finally:
         model.train(was_training)
     result = _summarise(collector, names, times, loss, batches, shape)
+    take_failures = getattr(getattr(dataloader, "dataset", None), "take_decode_failures", None)
+    result.undecodable = take_failures() if take_failures else 0
+    if result.undecodable:
+        LOGGER.warning("WARNING: %d images did not decode and were left out of the scores", result.undecodable)
     if opt.save_json:
         ground_truth = collector.coco_ground_truth(names)
         result.coco_map, result.coco_map50 = run_cocoeval(ground_truth, collector.coco_dets, opt.max_det)

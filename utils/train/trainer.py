@@ -255,6 +255,10 @@ class Trainer:
             parts = self.train_step(images, targets, epoch, index)
             progress.update(parts, targets, images)
             self.plot_batch(epoch, index, images, targets, paths)
+        undecodable = self.train_dataset.take_decode_failures()
+        if undecodable and self.dist.is_main:
+            LOGGER.warning("WARNING: %d training images did not decode this epoch; each was replaced by another",
+                           undecodable)  # fmt: skip
         return progress.mean_losses
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor, epoch: int, index: int) -> dict:

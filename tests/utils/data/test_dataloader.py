@@ -1,3 +1,6 @@
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -156,3 +159,38 @@ def test_distributed_sampler_under_ddp(shapes_root, tmp_path):
         assert list(loader.sampler) != order  # reshuffled each epoch
     finally:
         torch.distributed.destroy_process_group()
+
+
+def _copy_split(shapes_root, folder):
+    for kind in ("images", "labels"):
+        shutil.copytree(shapes_root / kind / "val", folder / kind / "val")
+    return folder / "images" / "val"
+
+
+def test_an_image_that_stops_decoding_is_replaced_in_training(shapes_root, tmp_path):
+    """The scan accepted the file, which breaks afterwards (rewritten, truncated): batches stay full, it is counted."""
+    images = _copy_split(shapes_root, tmp_path)
+    options = LoaderOptions(128, 8, 32, hyp=load_hyp(), augment=True, shuffle=True, workers=2, num_classes=3)
+    loader, dataset = create_dataloader(images, options)
+    broken = Path(dataset.im_files[5])
+    broken.write_bytes(b"\xff\xd8 no longer a jpeg")
+    sizes = [batch[0].shape[0] for batch in loader]
+    assert sizes == [8, 8, 8, 8]  # 32 images, every batch full: the broken one was replaced
+    assert dataset.take_decode_failures() >= 1 and dataset.take_decode_failures() == 0  # counted across workers, reset
+
+
+def test_an_image_that_stops_decoding_is_left_out_of_evaluation(shapes_root, tmp_path):
+    from utils.evaluation.evaluate import evaluate
+
+    images = _copy_split(shapes_root, tmp_path)
+    loader, dataset = create_dataloader(images, LoaderOptions(128, 8, 32, rect=True, pad=0.5, workers=2))
+    Path(dataset.im_files[3]).write_bytes(b"")
+    seen = [path for batch in loader for path in batch[2]]
+    assert len(seen) == 31 and dataset.im_files[3] not in seen and dataset.take_decode_failures() == 1
+
+    class Nothing(torch.nn.Module):  # finds nothing: only the bookkeeping is under test
+        def forward(self, x):
+            return torch.zeros(x.shape[0], 0, 8), None
+
+    result = evaluate(Nothing(), loader, ["circle", "rectangle", "triangle"], device="cpu")
+    assert result.images == 31 and result.undecodable == 1
