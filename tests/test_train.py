@@ -131,6 +131,23 @@ def test_resume_after_sigkill_continues_the_same_run(shapes_yaml, tmp_path):
     assert torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)["epoch"] == 3
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_cleanly(signum, shapes_yaml, tmp_path):
+    """No traceback, exit 130, one line; no temporary file left; last.pt readable and resumable."""
+    command = [sys.executable, "train.py", "--data", str(shapes_yaml), "--cfg", "configs/models/yolov5n.yaml",
+               "--epochs", "50", "--project", str(tmp_path), *FAST]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    last = tmp_path / "exp" / "weights" / "last.pt"
+    wait_until(lambda: saved_epoch(last) >= 0, process, "checkpoint of epoch 0")
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted: ")
+    assert not list((tmp_path / "exp" / "weights").glob(".*.tmp"))
+    assert saved_epoch(last) >= 0
+
+
 def test_resume_with_more_epochs_extends_a_finished_run(shapes_yaml, tmp_path):
     common = ["--data", str(shapes_yaml), "--cfg", "configs/models/yolov5n.yaml", "--project", str(tmp_path), *FAST]
     assert train(*common, "--epochs", "1", "--noval").returncode == 0
@@ -274,6 +291,12 @@ def test_user_mistakes_are_one_line(shapes_yaml, tmp_path):
         *FAST,
     )
     assert native.returncode == 2 and "has no Backbone row" in native.stderr
+    (tmp_path / "a_file").write_text("")
+    unwritable = train("--data", str(shapes_yaml), "--cfg", "configs/models/yolov5n.yaml",
+                       "--project", str(tmp_path / "a_file" / "runs"), *FAST)  # fmt: skip
+    assert unwritable.returncode == 1 and "Traceback" not in unwritable.stderr
+    weights_dir = tmp_path / "a_file" / "runs" / "exp" / "weights"
+    assert unwritable.stderr.strip().splitlines()[-1] == f"error: {weights_dir}: Not a directory"
 
 
 def test_brief_training_beats_an_untrained_model(shapes_weights, untrained_weights, shapes_root):

@@ -132,6 +132,8 @@ class Trainer:
         if self.resume_checkpoint:  # the folder holding the checkpoint, never the save_dir written inside it
             self.save_dir = run_folder_of(Path(self.opt.resume))
             self.opt.save_dir = str(self.save_dir)
+            for stale in self.save_dir.glob("weights/.*.tmp"):  # left by a save that was killed (SIGKILL)
+                stale.unlink(missing_ok=True)
         else:
             self.save_dir = increment_path(Path(self.opt.project) / self.opt.name, self.opt.exist_ok)
             self.opt.save_dir = str(self.save_dir)
@@ -365,9 +367,9 @@ class Trainer:
             "model_yaml": unwrap(self.model).yaml,
             "date": datetime.now().isoformat(),
         }
-        save_checkpoint(checkpoint, self.weights_dir / "last.pt")
-        if best:
+        if best:  # best.pt before last.pt: a run stopped between the two still has the best.pt that last.pt names
             save_checkpoint(checkpoint, self.weights_dir / "best.pt")
+        save_checkpoint(checkpoint, self.weights_dir / "last.pt")
         if self.opt.save_period > 0 and (epoch + 1) % self.opt.save_period == 0:
             save_checkpoint(checkpoint, self.weights_dir / f"epoch{epoch}.pt")
 
@@ -379,8 +381,12 @@ class Trainer:
                 checkpoint["optimizer"] = None
                 save_checkpoint(checkpoint, path)
         summary = {}
-        best = self.weights_dir / "best.pt"
+        best, last = self.weights_dir / "best.pt", self.weights_dir / "last.pt"
+        if not best.exists() and last.exists():  # a run stopped between the two saves before best.pt came first
+            LOGGER.warning("WARNING: %s is missing; using %s as the best checkpoint", best, last)
+            save_checkpoint(load_checkpoint(last), best)
         if best.exists() and self.val_loader is not None:
+            LOGGER.info("Validating %s...", best)
             model = model_from_checkpoint(load_checkpoint(best)).to(self.device)
             metrics, _ = self.validate(plots=True, model=model)
             summary = {

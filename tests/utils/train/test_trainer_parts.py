@@ -33,3 +33,45 @@ def test_results_truncate_keeps_rows_up_to_the_checkpoint(tmp_path):
     truncate_after(path, 1)
     assert [row["epoch"] for row in read_rows(path)] == [0, 1]
     assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+
+
+def _saving_trainer(tmp_path, model):
+    """The attributes Trainer.save_checkpoint and Trainer.finish read, on a plain object."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from utils.train.ema import ModelEMA
+    from utils.train.options import TrainOptions
+
+    options = TrainOptions(noplots=True)
+    return SimpleNamespace(best_fitness=0.5, best_epoch=0, model=model, ema=ModelEMA(model), opt=options, hyp={},
+                           optimizer=torch.optim.SGD(model.parameters(), lr=0.01), names=["a", "b", "c"],
+                           weights_dir=tmp_path / "weights", save_dir=tmp_path, val_loader=None)  # fmt: skip
+
+
+def test_best_pt_is_written_before_last_pt(tmp_path, monkeypatch):
+    """A run killed between the two saves must not hold a last.pt that names a best epoch best.pt lacks."""
+    import utils.train.trainer as trainer_module
+
+    written = []
+    monkeypatch.setattr(trainer_module, "save_checkpoint", lambda checkpoint, path: written.append(path.name))
+    model = DetectionModel("yolov5n.yaml", nc=3, verbose=False)
+    trainer_module.Trainer.save_checkpoint(_saving_trainer(tmp_path, model), 0, best=True)
+    assert written == ["best.pt", "last.pt"]
+
+
+def test_finish_makes_best_pt_from_last_pt_when_it_is_missing(tmp_path, caplog):
+    import logging
+
+    from utils.checkpoints.checkpoint import load_checkpoint
+    from utils.train.trainer import Trainer
+
+    model = DetectionModel("yolov5n.yaml", nc=3, verbose=False)
+    fake = _saving_trainer(tmp_path, model)
+    Trainer.save_checkpoint(fake, 0, best=False)  # as an older run stopped between last.pt and best.pt left it
+    assert not (tmp_path / "weights" / "best.pt").exists()
+    with caplog.at_level(logging.WARNING):
+        Trainer.finish(fake)
+    best = load_checkpoint(tmp_path / "weights" / "best.pt")
+    assert best["epoch"] == 0 and best["optimizer"] is None and "best.pt is missing" in caplog.text
