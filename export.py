@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from utils.errors import UserError
+from utils.errors import run_reporting_user_errors
 
 FORMATS = ("torchscript", "onnx", "openvino", "engine")  # utils.exporters.FORMATS, kept here so --help stays fast
 
@@ -40,15 +40,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_reporting_user_errors(lambda: export_and_report(args))
+
+
+def export_and_report(args: argparse.Namespace) -> int:
+    """Export, print what was written; 1 when a float32 file does not match PyTorch."""
     from utils.exporters import ExportOptions, export  # after logging is set up; keeps `--help` fast
     from utils.exporters.check import TOLERANCE_TEXT
 
     options = ExportOptions(**{key: value for key, value in vars(args).items() if key != "weights"})
-    try:
-        results = export(args.weights, options)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    results = export(args.weights, options)
     print("\nExport complete:\n" + "\n".join(result.line() for result in results))
     failed = [result for result in results if not result.passed]
     if failed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -116,6 +117,7 @@ def eval_options(args: argparse.Namespace, save_dir: Path | None, cuda: bool) ->
 def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     """Load, check and evaluate; returns the result and the run folder (None for ``--task speed``)."""
     device = select_device(args.device)
+    options = eval_options(args, None, device.type == "cuda")  # flags checked before anything loads
     model, backend = load_model(args.weights, device, args.half)
     if args.half and device.type != "cuda" and backend.format != "openvino":
         raise UserError(f"--half needs a CUDA device for {backend.format} weights (OpenVINO takes it on the CPU as "
@@ -134,7 +136,7 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
         single_cls=args.single_cls, prefix=f"{split}: ", num_classes=data["nc"],
     ))  # fmt: skip
     save_dir = None if speed else increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
-    result = evaluate(model, loader, names, eval_options(args, save_dir, device.type == "cuda"), device=device)
+    result = evaluate(model, loader, names, replace(options, save_dir=save_dir), device=device)
     return result, save_dir
 
 

@@ -54,6 +54,7 @@ class DetectionModel(nn.Module):
         ch: input channels.
         nc: number of classes; overrides the YAML's ``nc`` when given.
         verbose: log the layer table (at INFO level).
+        source: the name error messages give the YAML (e.g. the file a dict was read from).
 
     ``forward(x)`` takes (B, ch, H, W) RGB images in 0..1 with H, W multiples of the largest stride. Training
     mode returns the head's raw per-level tensors; eval mode returns ``(decoded (B, N, 5 + nc), raw)``.
@@ -64,12 +65,17 @@ class DetectionModel(nn.Module):
     """
 
     def __init__(
-        self, cfg: str | Path | dict = "yolov5s.yaml", ch: int = 3, nc: int | None = None, verbose: bool = True
+        self,
+        cfg: str | Path | dict = "yolov5s.yaml",
+        ch: int = 3,
+        nc: int | None = None,
+        verbose: bool = True,
+        source: str | None = None,
     ) -> None:
         super().__init__()
         self.yaml, self.name = load_model_yaml(cfg)
         self.yaml_file = str(cfg) if not isinstance(cfg, dict) else None
-        source = self.yaml_file or "<model dict>"
+        source = source or self.yaml_file or "<model dict>"  # what error messages name: a dict's file, if known
         ch = self.yaml.setdefault("ch", ch)
         if nc is not None and nc != self.yaml.get("nc"):
             LOGGER.info("Overriding nc=%s in %s with nc=%d", self.yaml.get("nc"), source, nc)

@@ -62,7 +62,7 @@ def write_checkpoint(model: torch.nn.Module, names: list[str], path: Path) -> Pa
         "ema": dict(state),
         "updates": 0,
         "optimizer": None,
-        "opt": TrainOptions(cfg=model.yaml_file or "", epochs=0).to_dict(),
+        "opt": TrainOptions(cfg=model.yaml_file or "", epochs=1).to_dict(),
         "hyp": load_hyp(),
         "names": list(names),
         "model_yaml": model.yaml,

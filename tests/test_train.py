@@ -211,6 +211,15 @@ def test_same_seed_gives_the_same_run_on_bccd(bccd_yolo, tmp_path):
     assert first.keys() == second.keys() and all(torch.equal(first[key], second[key]) for key in first)
 
 
+def test_single_cls_trains_every_class_as_one(shapes_yaml, tmp_path):
+    """As YOLOv5's --single-cls: a three-class dataset trains a one-class model named 'item'."""
+    done = train("--data", str(shapes_yaml), "--cfg", "configs/models/yolov5n.yaml", "--epochs", "1", "--single-cls",
+                 "--project", str(tmp_path), *FAST)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    best = torch.load(tmp_path / "exp" / "weights" / "best.pt", weights_only=True)
+    assert best["names"] == ["item"] and best["model_yaml"]["nc"] == 1
+
+
 def test_two_process_ddp_on_cpu(shapes_yaml, tmp_path):
     """torchrun with gloo: both ranks train, rank 0 alone writes one run folder."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -15,15 +15,17 @@ class UserError(Exception):
 
 
 def run_reporting_user_errors(action: Callable[[], object], exit_code: int = 2) -> int:
-    """Run a command-line action: 0 on success. A :class:`UserError` is printed as one ``error: ...`` line on stderr
-    (no traceback) and gives ``exit_code``; so is an OS fault (a read-only folder, a full disk: the path and the cause,
-    exit 1). Ctrl-C (SIGINT) and SIGTERM stop the action the same way: ``finally`` blocks run (temporary files are
-    removed, loaders closed, last.pt stays as last written), one line says so, and the exit code is 130."""
+    """Run a command-line action; return its exit code (an int it returns, else 0).
+
+    A :class:`UserError` is printed as one ``error: ...`` line on stderr (no traceback) and gives ``exit_code``; so is
+    an OS fault (a read-only folder, a full disk: the path and the cause, exit 1). Ctrl-C (SIGINT) and SIGTERM stop
+    the action the same way: ``finally`` blocks run (temporary files are removed, loaders closed, last.pt stays as
+    last written), one line says so, and the exit code is 130."""
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        action()
+        result = action()
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return exit_code
@@ -36,7 +38,7 @@ def run_reporting_user_errors(action: Callable[[], object], exit_code: int = 2) 
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
-    return 0
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 def describe_os_error(error: OSError) -> str:

@@ -87,7 +87,11 @@ def model_from_checkpoint(checkpoint: dict, use_ema: bool = True) -> DetectionMo
     names = list(checkpoint.get("names") or [])
     model = DetectionModel(without_pretrained(checkpoint["model_yaml"]), nc=len(names) or None, verbose=False)
     state = checkpoint["ema"] if use_ema and checkpoint.get("ema") else checkpoint["model"]
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    except RuntimeError as error:  # a hand-edited file: tensors that do not fit the model its YAML builds
+        detail = str(error).strip().splitlines()
+        raise UserError(f"checkpoint tensors do not match its model_yaml ({detail[-1].strip()[:200]})") from None
     model.names = names or model.names
     return model.float()
 

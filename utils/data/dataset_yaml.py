@@ -131,9 +131,23 @@ def fetch_and_extract(url: str, dest: Path, yaml_path: Path | str = "dataset YAM
             ) from exc
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
+                _refuse_members_outside(zf.namelist(), dest, url, yaml_path)
                 zf.extractall(dest)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tf:
-                tf.extractall(dest, filter="data")
+                _refuse_members_outside(tf.getnames(), dest, url, yaml_path)
+                try:
+                    tf.extractall(dest, filter="data")  # also refuses links and devices that point outside
+                except tarfile.FilterError as error:
+                    raise UserError(f"{yaml_path}: {url} holds an unsafe member ({error}); not extracted") from None
         else:
             raise UserError(f"{yaml_path}: {url} is not a zip or tar archive")
+
+
+def _refuse_members_outside(names: list[str], dest: Path, url: str, yaml_path: Path | str) -> None:
+    """An archive member whose path is absolute or climbs out of ``dest`` (``../``) stops the extraction first."""
+    root = dest.resolve()
+    for name in names:
+        target = (root / name).resolve()
+        if Path(name).is_absolute() or not target.is_relative_to(root):
+            raise UserError(f"{yaml_path}: {url} has a member {name!r} outside {dest}; not extracted")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,5 +241,5 @@ def load_cache(cache_path: str | Path, key: str) -> ScanResult | None:
                 counts=json.loads(str(data["counts"])),
                 messages=json.loads(str(data["messages"])),
             )
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # a truncated or foreign file: rescan
         return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from utils.bounds import check_image_size, check_number
+
 
 @dataclass(frozen=True)
 class LoaderOptions:
@@ -35,6 +37,11 @@ class LoaderOptions:
     num_classes: int | None = None
     prefix: str = ""
     continuous: bool = False
+
+    def __post_init__(self) -> None:
+        check_image_size("--imgsz", self.imgsz)
+        check_number("--batch-size", self.batch_size, 1, integer=True)
+        check_number("--workers", self.workers, 0, integer=True)
 
     @property
     def rank_seed(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.bounds import check_number
+
 
 @dataclass(frozen=True)
 class EvalOptions:
@@ -30,3 +32,8 @@ class EvalOptions:
     save_conf: bool = False
     save_json: bool = False
     verbose: bool = False
+
+    def __post_init__(self) -> None:
+        check_number("--conf-thres", self.conf_thres, 0, 1)
+        check_number("--iou-thres", self.iou_thres, 0, 1)
+        check_number("--max-det", self.max_det, 1, integer=True)

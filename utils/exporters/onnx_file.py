@@ -18,6 +18,7 @@ from utils.errors import UserError
 
 INPUT_NAME, OUTPUT_NAME = "images", "output0"  # the names utils.inference.backends and YOLOv5 tools expect
 DEFAULT_OPSET = 17
+MIN_OPSET = 11  # Resize with scales and the other ops the models use need opset 11 or later
 DYNAMIC_AXES = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 1: "anchors"}}
 
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.exporters.onnx_file import DEFAULT_OPSET
+from utils.bounds import check_image_size, check_number
+from utils.exporters.onnx_file import DEFAULT_OPSET, MIN_OPSET
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,9 @@ class ExportOptions:
     device: str = "cpu"
     workspace: int = 4
     check_image: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        check_image_size("--imgsz", self.imgsz)
+        check_number("--batch-size", self.batch_size, 1, integer=True)
+        check_number("--opset", self.opset, MIN_OPSET, integer=True)
+        check_number("--workspace", self.workspace, 1, integer=True)

@@ -118,7 +118,7 @@ class DetectMultiBackend(nn.Module):
         metadata = loader(path)
         if not metadata.get("stride") or not metadata.get("names"):
             LOGGER.warning("%s: no stride/names metadata; assuming stride %d and names class0..", path, DEFAULT_STRIDE)
-        self.stride = int(metadata.get("stride") or DEFAULT_STRIDE)
+        self.stride = _metadata_stride(metadata.get("stride"), path)
         self.names = _metadata_names(metadata.get("names"), path) or [f"class{i}" for i in range(self._num_classes())]
         fixed = f", fixed input {self.fixed_shape[0]}x{self.fixed_shape[1]}" if self.fixed_shape else ""
         where = "CPU" if self.format == "openvino" else self.device.type.upper()
@@ -264,6 +264,19 @@ def _static_hw(shape: list) -> tuple[int, int] | None:
 def _static_batch(shape: list) -> int | None:
     """The batch size of an NCHW input shape when it is a fixed integer, else None."""
     return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+
+
+def _metadata_stride(stride: object, path: Path) -> int:
+    """The largest stride from metadata (an int, or its text as ONNX stores it); missing: the default, 32."""
+    if stride in (None, ""):
+        return DEFAULT_STRIDE
+    try:
+        value = int(str(stride))
+    except ValueError:
+        raise UserError(f"{path}: metadata 'stride' must be a positive integer, found {stride!r:.40}") from None
+    if value <= 0:
+        raise UserError(f"{path}: metadata 'stride' must be a positive integer, found {value}")
+    return value
 
 
 def _metadata_names(names: object, path: Path) -> list[str]:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.bounds import check_image_size, check_number
+
 
 @dataclass(frozen=True)
 class PredictOptions:
@@ -39,3 +41,11 @@ class PredictOptions:
     hide_conf: bool = False
     half: bool = False
     vid_stride: int = 1
+
+    def __post_init__(self) -> None:
+        check_image_size("--imgsz", self.imgsz)
+        check_number("--conf-thres", self.conf_thres, 0, 1)
+        check_number("--iou-thres", self.iou_thres, 0, 1)
+        check_number("--max-det", self.max_det, 1, integer=True)
+        check_number("--line-thickness", self.line_thickness, 1, integer=True)
+        check_number("--vid-stride", self.vid_stride, 1, integer=True)

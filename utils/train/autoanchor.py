@@ -24,7 +24,9 @@ def label_sizes(shapes: np.ndarray, labels: list[np.ndarray], image_size: int, r
     ``class, x, y, w, h`` normalised."""
     scaled = image_size * shapes / shapes.max(1, keepdims=True)
     jitter = rng.uniform(0.9, 1.1, size=(len(shapes), 1))
-    sizes = np.concatenate([lab[:, 3:5] * s for s, lab in zip(scaled * jitter, labels) if len(lab)])
+    sizes = np.concatenate(
+        [lab[:, 3:5] * s for s, lab in zip(scaled * jitter, labels) if len(lab)] or [np.zeros((0, 2))]
+    )
     return sizes[(sizes >= 2.0).all(1)]  # boxes under 2 px carry no shape information
 
 
@@ -84,6 +86,9 @@ def _kmeans(points: np.ndarray, count: int, rng: np.random.Generator, iterations
 def check_anchors(head: Detect, sizes: np.ndarray, anchor_t: float, seed: int = 0) -> bool:
     """Report the anchors' fit to ``sizes``; below a BPR of 0.98 evolve new ones and store them in ``head``
     when they fit better. Returns whether the anchors changed."""
+    if not len(sizes):
+        LOGGER.warning("AutoAnchor: WARNING the training split has no boxes; keeping the model's anchors")
+        return False
     current = (head.anchors * head.stride.view(-1, 1, 1)).view(-1, 2).cpu().numpy()
     bpr, per_box = anchor_fit(sizes, current, anchor_t)
     LOGGER.info("AutoAnchor: %.2f anchors/target, best possible recall %.4f", per_box, bpr)

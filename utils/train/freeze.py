@@ -22,7 +22,15 @@ def layers_to_freeze(model: nn.Module, spec: list[str]) -> list[int]:
         numbers = [int(item) for item in spec]
     except ValueError:
         raise UserError(f"--freeze {' '.join(spec)}: expected 'backbone', a layer count N, or layer indices") from None
-    return list(range(numbers[0])) if len(numbers) == 1 else numbers
+    layers = len(model.model)
+    if len(numbers) == 1:
+        if not 0 <= numbers[0] <= layers:
+            raise UserError(f"--freeze {numbers[0]}: the model has {layers} layers; freeze 0 to {layers} of them")
+        return list(range(numbers[0]))
+    outside = [n for n in numbers if not 0 <= n < layers]
+    if outside:
+        raise UserError(f"--freeze {' '.join(spec)}: layer {outside[0]} does not exist (layers are 0 to {layers - 1})")
+    return numbers
 
 
 def freeze_layers(model: nn.Module, indices: list[int]) -> list[nn.Module]:

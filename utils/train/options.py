@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from utils.bounds import check_image_size, check_number
+
 
 @dataclass
 class TrainOptions:
@@ -41,6 +43,16 @@ class TrainOptions:
     backbone: str = ""
     nbs: int = 64
     save_dir: str = ""
+
+    def __post_init__(self) -> None:
+        """Bounds, checked before any file is read or written (a resumed run's stored options too)."""
+        check_number("--epochs", self.epochs, 1, integer=True)
+        check_number("--batch-size", self.batch_size, 1, integer=True)
+        check_image_size("--imgsz", self.imgsz)
+        check_number("--workers", self.workers, 0, integer=True)
+        check_number("--label-smoothing", self.label_smoothing, 0, 1)
+        check_number("--patience", self.patience, 0, integer=True)
+        check_number("--nbs", self.nbs, 1, integer=True)
 
     def to_dict(self) -> dict:
         return asdict(self)

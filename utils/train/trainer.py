@@ -99,17 +99,20 @@ class Trainer:
 
     # --- set-up -------------------------------------------------------------------------------------------
     def setup(self) -> None:
+        """Every input is read and checked (data, hyp, model, weights, the train split) before the run folder is
+        made, so a failed start leaves nothing behind."""
         self.init_seeds()
-        self.data = check_dataset(self.opt.data)  # before the run folder: a wrong --data leaves no empty run behind
-        self.setup_run_dir()
-        self.names = ["item"] if self.opt.single_cls else self.data["names"]
+        self.data = check_dataset(self.opt.data)
+        single_name = self.data["names"] if len(self.data["names"]) == 1 else ["item"]
+        self.names = single_name if self.opt.single_cls else self.data["names"]  # --single-cls: every class is 0
         self.num_classes = len(self.names)
         self.hyp = load_hyp(self.opt.hyp) if not self.resume_checkpoint else dict(self.resume_checkpoint["hyp"])
+        self.build_model()
+        self.build_dataloaders()
+        self.setup_run_dir()
         if self.dist.is_main:
             (self.save_dir / "hyp.yaml").write_text(yaml.safe_dump(self.hyp, sort_keys=False))
             self.tensorboard = _tensorboard_writer(self.save_dir)
-        self.build_model()
-        self.build_dataloaders()
         self.plot_dataset_labels()
         self.autoanchor()
         self.build_loss()
@@ -151,7 +154,8 @@ class Trainer:
             cfg = with_backbone(cfg, self.opt.backbone, self.opt.cfg or "the checkpoint's model YAML")
         if source is not None and not self.resume_checkpoint:
             cfg = without_pretrained(cfg)  # the backbone's weights come from the checkpoint
-        self.model = DetectionModel(cfg, nc=self.num_classes).for_training(self.device)
+        yaml_name = self.opt.cfg or f"the model YAML in {self.opt.resume or self.opt.weights}"
+        self.model = DetectionModel(cfg, nc=self.num_classes, source=yaml_name).for_training(self.device)
         self.model.names = self.names
         if source is not None:
             state = {k: v.float() for k, v in (source.get("ema") or source["model"]).items()}
@@ -172,7 +176,7 @@ class Trainer:
         (rectangular batches of twice the size)."""
         shared = LoaderOptions(
             self.opt.imgsz, self.opt.batch_size // self.dist.world_size, self.grid_size, cache=self.opt.cache,
-            workers=self.opt.workers, single_cls=self.opt.single_cls, num_classes=self.num_classes,
+            workers=self.opt.workers, single_cls=self.opt.single_cls, num_classes=len(self.data["names"]),
         )  # fmt: skip
         train = replace(shared, hyp=self.hyp, augment=True, rect=self.opt.rect, shuffle=True, seed=self.opt.seed,
                         rank=self.dist.rank, prefix="train: ", continuous=True)  # fmt: skip
