@@ -90,23 +90,16 @@ class RandomDraws(torch.utils.data.Dataset):
 
 def test_workers_get_different_augmentation_streams():
     """Each worker holds a copy of the dataset; without re-seeding they would replay the same random stream."""
-    loader = torch.utils.data.DataLoader(
-        RandomDraws(),
-        batch_size=1,
-        num_workers=2,
-        worker_init_fn=seed_worker,
-        generator=torch.Generator().manual_seed(0),
-    )
-    draws = [float(x) for x in loader]  # items 0 and 1 are the first draws of worker 0 and worker 1
+
+    def two_worker_loader():
+        generator = torch.Generator().manual_seed(0)
+        return torch.utils.data.DataLoader(
+            RandomDraws(), batch_size=1, num_workers=2, worker_init_fn=seed_worker, generator=generator
+        )
+
+    draws = [float(x) for x in two_worker_loader()]  # items 0 and 1 are the first draws of worker 0 and worker 1
     assert draws[0] != draws[1]
-    again = torch.utils.data.DataLoader(
-        RandomDraws(),
-        batch_size=1,
-        num_workers=2,
-        worker_init_fn=seed_worker,
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert [float(x) for x in again] == draws  # but a fresh loader with the same seed replays them
+    assert [float(x) for x in two_worker_loader()] == draws  # but a fresh loader with the same seed replays them
 
 
 def test_cache_ram_and_disk_give_the_same_images(shapes_root, tmp_path):
