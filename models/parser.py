@@ -17,6 +17,7 @@ from models.common import C3, SPPF, Bottleneck, Concat, Conv, ModelScale, Upsamp
 from models.head import Detect
 from utils.bounds import check_number
 from utils.errors import UserError
+from utils.suggest import did_you_mean
 
 LOGGER = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def _check_row(row: object, index: int, where: str) -> tuple[int | list[int], in
     if not isinstance(number, int) or number < 1:
         raise UserError(f"{where}: 'number' must be a positive int, got {number!r}")
     if name not in MODULES:
-        raise UserError(f"{where}: unknown module {name!r} (known: {', '.join(MODULES)})")
+        raise UserError(f"{where}: unknown module {name!r}{did_you_mean(name, MODULES)} (known: {', '.join(MODULES)})")
     if not isinstance(args, list):
         raise UserError(f"{where}: 'args' must be a list, got {args!r}")
     return origin, number, name, args

@@ -6,13 +6,13 @@ returns [P3, P4, P5], and ``out_channels`` and ``strides`` are set at constructi
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 from torch import nn
 
 from models.backbones.contract import check_backbone
 from utils.errors import UserError
+from utils.suggest import did_you_mean
 
 BackboneFactory = Callable[..., nn.Module]
 
@@ -49,8 +49,7 @@ def get_backbone_factory(name: str) -> BackboneFactory:
     prefix, _, rest = name.partition(":")
     if rest and prefix in _PREFIXES:
         return _PREFIXES[prefix](rest)
-    close = difflib.get_close_matches(name, list(_BACKBONES), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, _BACKBONES)
     raise UserError(f"unknown backbone {name!r}{hint} Registered backbones: {', '.join(list_backbones())}")
 
 

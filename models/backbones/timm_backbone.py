@@ -16,6 +16,7 @@ from torch import nn
 from models.backbones.pretrained import check_download_possible, load_local_weights, offline_hint
 from models.backbones.registry import register_backbone, register_backbone_prefix
 from utils.errors import UserError
+from utils.suggest import did_you_mean
 
 LOGGER = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class TimmBackbone(nn.Module):
 
 def _create_features_model(model_name: str, download: bool, timm_kwargs: dict) -> nn.Module:
     if not timm.is_model(model_name):
-        raise UserError(f"timm has no model {model_name!r} (see timm.list_models())")
+        hint = did_you_mean(model_name, timm.list_models())
+        raise UserError(f"timm has no model {model_name!r}{hint} (see timm.list_models())")
     if download:
         check_download_possible(model_name)
     try:

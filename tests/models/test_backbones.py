@@ -147,3 +147,17 @@ def test_timm_keyword_options_pass_through():
     assert not [m for m in plain.modules() if type(m).__name__ == "DropPath"]
     with pytest.raises(UserError, match="bad option"):
         create_backbone("efficientnet_b0", not_an_option=1)
+
+
+@pytest.mark.parametrize(
+    "typed, suggested",
+    [
+        ("efficientnet_bo", "efficientnet_b0"),  # letter o for zero: difflib alone ties b0 with b7 and picks b7
+        ("cspdarknet", "cspdarknet53"),
+        ("timm:resnet_18", "resnet18"),  # over timm.list_models()
+        ("timm:mobilenetv3_larg_100", "mobilenetv3_large_100"),
+    ],
+)
+def test_typos_get_the_intended_name(typed, suggested):
+    with pytest.raises(UserError, match=f"did you mean '{suggested}'"):
+        create_backbone(typed, pretrained=False)

@@ -297,7 +297,7 @@ def minimal_cfg() -> dict:
     [
         (lambda c: c.pop("anchors"), "missing key 'anchors'"),
         (lambda c: c.update(activation="nn.ReLU()"), "unknown key 'activation'"),
-        (lambda c: c["backbone"].__setitem__(2, [-1, 3, "C4", [128]]), "backbone row 2 .*unknown module 'C4'"),
+        (lambda c: c["backbone"].__setitem__(2, [-1, 3, "C4", [128]]), "backbone row 2 .*unknown module 'C4'; did you mean 'C3'"),
         (
             lambda c: c["backbone"].__setitem__(1, [-1, 1, "Conv", [128, 3, 2, 1, 1, 1, True, 9]]),
             "backbone row 1 .*wrong args",

@@ -30,11 +30,13 @@ from utils.errors import UserError
 
 def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
     """Write ``checkpoint`` to ``path`` through a temporary file and ``os.replace``: a crash never leaves a
-    half-written file where a good one was."""
+    half-written file where a good one was. The file gets the mode a plain ``open`` would give it under the user's
+    umask (0644 under umask 022), not the temporary file's private 0600, so colleagues can read shared weights."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(handle, 0o666 & ~_current_umask())
         with os.fdopen(handle, "wb") as file:
             torch.save(checkpoint, file)
             file.flush()
@@ -43,6 +45,13 @@ def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _current_umask() -> int:
+    """The process umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

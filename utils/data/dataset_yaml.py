@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 from utils.errors import UserError
+from utils.suggest import did_you_mean
 from utils.yaml_io import read_yaml_mapping
 
 LOGGER = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ def _read_yaml(yaml_path: Path) -> dict:
     data = read_yaml_mapping(yaml_path, "dataset YAML")
     for key in data:
         if key not in KNOWN_KEYS:
-            raise UserError(f"{yaml_path}: unknown key {key!r} (expected {', '.join(KNOWN_KEYS)})")
+            hint = did_you_mean(str(key), KNOWN_KEYS)
+            raise UserError(f"{yaml_path}: unknown key {key!r}{hint} (expected {', '.join(KNOWN_KEYS)})")
     return data
 
 

@@ -1,3 +1,6 @@
+import os
+import stat
+
 import pytest
 import torch
 import yaml
@@ -85,3 +88,16 @@ def test_head_layers_line_up_across_backbones():
     plain, _ = transfer_weights(plugged, native.state_dict())
     assert copied > plain + 50
     assert torch.equal(plugged.state_dict()["model.19.m.2.weight"], native.state_dict()["model.24.m.2.weight"])
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_checkpoint_mode_follows_the_umask(tmp_path, umask, expected):
+    """A plain open() under the same umask is the independent reference (issue 19: best.pt was 0600)."""
+    old = os.umask(umask)
+    try:
+        save_checkpoint({"epoch": 1}, tmp_path / "best.pt")
+        (tmp_path / "plain").touch()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "best.pt").stat().st_mode) == expected
+    assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == expected

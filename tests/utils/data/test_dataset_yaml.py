@@ -46,6 +46,10 @@ def test_relative_path_is_relative_to_the_yaml(shapes_root, tmp_path):
         ({"train": "a", "val": "b", "names": ["x"], "nc": 2}, "nc=2 but 'names' has 1 entries"),
         ({"train": "a", "names": ["x"]}, "missing key 'val'"),
         ({"train": "a", "val": "b", "names": ["x"], "colors": 1}, "unknown key 'colors'"),
+        (
+            {"train": "a", "val": "b", "names": ["x"], "downlaod": "x.zip"},
+            "unknown key 'downlaod'; did you mean 'download'",
+        ),
         ({"train": "a", "val": "b", "names": {1: "x"}}, "'names' dict keys must be the class ids 0..0"),
         ({"train": "a", "val": "b"}, "'names' must be a non-empty list"),
         (
