@@ -20,8 +20,9 @@ from utils.data.dataloader import create_dataloader
 from utils.data.dataset_yaml import check_dataset
 from utils.data.options import LoaderOptions
 from utils.device import select_device
+from utils.environment import banner
 from utils.errors import UserError, run_reporting_user_errors
-from utils.evaluation.evaluate import EvalResult, evaluate
+from utils.evaluation.evaluate import EvalResult, evaluate, shows_per_class_rows
 from utils.evaluation.options import EvalOptions
 from utils.inference.backends import BackendDetector, DetectMultiBackend
 from utils.inference.openvino_runtime import HALF_HELP
@@ -44,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=8, help="dataloader workers")
     parser.add_argument("--single-cls", action="store_true", help="treat all classes as one")
     parser.add_argument("--augment", action="store_true", help="test-time augmentation (flip and scales)")
-    parser.add_argument("--verbose", action="store_true", help="print one row per class")
+    parser.add_argument("--verbose", action="store_true", help="one row per class (the default below 50 classes)")
     parser.add_argument("--save-txt", action="store_true", help="save predictions to labels/*.txt")
     parser.add_argument("--save-conf", action="store_true", help="add confidences to --save-txt labels")
     parser.add_argument("--save-json", action="store_true", help="save COCO JSON and run pycocotools")
@@ -131,6 +132,7 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     if not data[split]:
         raise UserError(f"{data['yaml_file']}: no '{split}' split to evaluate (add a '{split}:' key)")
     imgsz, batch_size, rect = input_plan(backend, args)
+    LOGGER.info("%s", banner(device))  # once the inputs are known to be good: a bad one gets its error line alone
     loader, _ = create_dataloader(data[split], LoaderOptions(
         imgsz, batch_size, backend.stride, rect=rect, pad=0.5 if rect else 0.0, workers=args.workers,
         single_cls=args.single_cls, prefix=f"{split}: ", num_classes=data["nc"],
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_report(result, save_dir: Path | None, args: argparse.Namespace) -> None:
     """The metrics table, the speed line, pycocotools' figures and where results went."""
-    print(result.table(per_class=args.verbose))
+    print(result.table(per_class=args.verbose or shows_per_class_rows(len(result.names))))
     print(result.speed_line())
     if result.coco_map is not None:
         print(

@@ -194,3 +194,11 @@ def _label_boxes(path: Path) -> np.ndarray:
         return np.zeros((0, 5))
     rows = np.array([line.split()[:5] for line in path.read_text().splitlines()], dtype=float)
     return np.concatenate([rows[:, :1], xywhn_to_xyxy(rows[:, 1:5], 1.0, 1.0)], 1)
+
+
+def test_nosave_alone_makes_no_folder_and_says_so(untrained_weights: Path, image_folder: Path, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        summary = predict(PredictOptions(untrained_weights, image_folder, project=tmp_path / "runs", nosave=True))
+    assert summary.images > 0 and not (tmp_path / "runs").exists()
+    assert "Nothing saved" in caplog.text and "Results saved" not in caplog.text

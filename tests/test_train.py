@@ -71,6 +71,14 @@ def test_acceptance_run_writes_the_run_folder(shapes_yaml, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     run = tmp_path / "exp"
+    log = result.stderr.splitlines()
+    banner = next(line for line in log if line.startswith("yolov5-backbones "))
+    assert f"torch {torch.__version__}" in banner and banner.endswith(f"-> {run}")  # the folder before it exists
+    assert any(line.startswith("yolov5n summary: ") and line.endswith("GFLOPs") for line in log)
+    assert any(line.startswith("3 epochs completed in ") and line.endswith(" hours.") for line in log)
+    final = log[log.index(f"Validating {run / 'weights' / 'best.pt'}...") :]  # then a progress bar, then the table
+    first = next(i for i, line in enumerate(final) if line.split()[:1] == ["all"])
+    assert [line.split()[0] for line in final[first : first + 4]] == ["all", "circle", "rectangle", "triangle"]
     for name in (
         "opt.yaml",
         "hyp.yaml",

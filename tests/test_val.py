@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import val
+from utils.evaluation.evaluate import shows_per_class_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +49,12 @@ def test_table_plots_and_json(capsys, tmp_path, untrained_weights, tiny_yaml):
     code, out, _ = run_main(capsys, "--weights", untrained_weights, "--data", tiny_yaml, "--imgsz", 128,
                             "--project", tmp_path, "--augment")  # fmt: skip
     assert code == 0 and f"Results saved to {tmp_path / 'exp2'}" in out
-    assert len(out.splitlines()) == 4  # header, all, speed, saved: no per-class rows without --verbose
+    lines = out.splitlines()  # without --verbose too: one row per class below 50 classes, as YOLOv5
+    assert len(lines) == 7 and [line.split()[0] for line in lines[2:5]] == ["circle", "rectangle", "triangle"]
+
+
+def test_per_class_rows_by_default_below_fifty_classes():
+    assert shows_per_class_rows(3) and shows_per_class_rows(49) and not shows_per_class_rows(50)
 
 
 def test_speed_task_times_batches_of_one(capsys, untrained_weights, tiny_yaml, tmp_path):

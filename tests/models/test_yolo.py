@@ -10,7 +10,7 @@ import yaml
 
 from models.backbones import list_backbones
 from models.head import Detect
-from models.summary import count_flops
+from models.summary import count_flops, estimate_flops
 from models.yolo import DetectionModel
 from tests.helpers import randomise_batchnorm
 from utils.errors import UserError
@@ -283,6 +283,13 @@ def test_flop_count_matches_hand_computation():
     assert count_flops(conv, 32) == 2 * 3 * 16 * 9 * 32 * 32
 
 
+@pytest.mark.parametrize("cfg, tolerance", [("yolov5n.yaml", 0.0), ("yolov5s-efficientnet-b0.yaml", 0.02)])
+def test_flop_estimate_matches_the_exact_count(cfg, tolerance):
+    model = DetectionModel(cfg, nc=3, verbose=False)
+    exact = count_flops(model, 320)
+    assert abs(estimate_flops(model, 320) - exact) <= tolerance * exact
+
+
 def test_nc_override_changes_head():
     model = DetectionModel("yolov5n.yaml", nc=3)
     assert model.yaml["nc"] == 3 and model.head.no == 8
@@ -297,7 +304,10 @@ def minimal_cfg() -> dict:
     [
         (lambda c: c.pop("anchors"), "missing key 'anchors'"),
         (lambda c: c.update(activation="nn.ReLU()"), "unknown key 'activation'"),
-        (lambda c: c["backbone"].__setitem__(2, [-1, 3, "C4", [128]]), "backbone row 2 .*unknown module 'C4'; did you mean 'C3'"),
+        (
+            lambda c: c["backbone"].__setitem__(2, [-1, 3, "C4", [128]]),
+            "backbone row 2 .*unknown module 'C4'; did you mean 'C3'",
+        ),
         (
             lambda c: c["backbone"].__setitem__(1, [-1, 1, "Conv", [128, 3, 2, 1, 1, 1, True, 9]]),
             "backbone row 1 .*wrong args",

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from utils.boxes import scale_boxes, xywhn_to_xyxy, xyxy_to_xywhn
 from utils.errors import UserError
@@ -31,6 +32,7 @@ from utils.timing import LapClock
 LOGGER = logging.getLogger(__name__)
 LOSS_NAMES = ("box", "obj", "cls")
 PLOTTED_BATCHES = 3
+PER_CLASS_ROWS_BELOW = 50  # YOLOv5 prints one row per class by default when a dataset has fewer classes than this
 HEADER = f"{'Class':>22}" + "".join(f"{h:>11}" for h in ("Images", "Instances", "P", "R", "mAP50", "mAP50-95"))
 
 
@@ -201,11 +203,17 @@ def evaluate(
     return result
 
 
+def shows_per_class_rows(num_classes: int) -> bool:
+    """Whether the final table gets one row per class without being asked (``--verbose``), as in YOLOv5."""
+    return num_classes < PER_CLASS_ROWS_BELOW
+
+
 def _run_batches(model, dataloader, names, device, collector, settings, compute_loss, plot_dir):
     """The inference loop: returns (seconds [pre, inference, nms], summed loss parts or None, batch count, shape)."""
     dtype = _parameter_like(model).dtype
     times, loss, batches, shape = [0.0, 0.0, 0.0], None, 0, ()
-    for batch_index, (images, targets, paths, shapes) in enumerate(dataloader):
+    progress = tqdm(dataloader, desc=HEADER, bar_format="{l_bar}{bar:10}{r_bar}", leave=False)
+    for batch_index, (images, targets, paths, shapes) in enumerate(progress):
         clock = LapClock(device)
         images = images.to(device, non_blocking=True).to(dtype) / 255
         targets = targets.to(device)

@@ -20,6 +20,7 @@ import torch
 
 from utils.boxes import scale_boxes
 from utils.device import select_device
+from utils.environment import banner
 from utils.errors import UserError
 from utils.inference.backends import DetectMultiBackend
 from utils.inference.options import PredictOptions
@@ -59,7 +60,9 @@ def predict(options: PredictOptions) -> PredictSummary:
         raise UserError(f"--augment works with .pt weights only, not {backend.format} ({opt.weights})")
     _check_classes(opt.classes, backend.names)
     shape = input_shape(opt.imgsz, backend.stride, backend.fixed_shape)
-    save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=True)
+    LOGGER.info("%s", banner(backend.device))  # once the inputs are known to be good: a bad one gets its error alone
+    saves = not opt.nosave or opt.save_txt or opt.save_crop
+    save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=saves)
     writer = PredictionWriter(save_dir, backend.names, not opt.nosave, opt.save_txt, opt.save_conf, opt.save_crop)
     summary = PredictSummary(save_dir)
     totals = np.zeros(3)
@@ -85,7 +88,7 @@ def predict(options: PredictOptions) -> PredictSummary:
     finally:
         writer.close()
     summary.labels_saved = writer.labels_saved
-    _log_summary(summary, totals, opt.save_txt)
+    _log_summary(summary, totals, opt.save_txt, saves)
     return summary
 
 
@@ -167,7 +170,7 @@ def _show(window: str, image: np.ndarray) -> bool:
         return False
 
 
-def _log_summary(summary: PredictSummary, totals: np.ndarray, save_txt: bool) -> None:
+def _log_summary(summary: PredictSummary, totals: np.ndarray, save_txt: bool, saves: bool) -> None:
     if summary.images == 0:
         LOGGER.warning("WARNING: no images were processed")
         return
@@ -175,5 +178,8 @@ def _log_summary(summary: PredictSummary, totals: np.ndarray, save_txt: bool) ->
     summary.speed_ms = {"preprocess": pre, "inference": inference, "nms": nms}
     LOGGER.info("Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS per image at shape %s", pre, inference, nms,
                 summary.input_shape)  # fmt: skip
+    if not saves:
+        LOGGER.info("Nothing saved (--nosave without --save-txt or --save-crop)")
+        return
     labels = f", {summary.labels_saved} labels saved to {summary.save_dir / 'labels'}" if save_txt else ""
     LOGGER.info("Results saved to %s%s", summary.save_dir, labels)

@@ -72,7 +72,8 @@ class PredictionWriter:
         self.labels_saved = 0
         self._video_path: str | None = None
         self._video_writer: cv2.VideoWriter | None = None
-        self.save_dir.mkdir(parents=True, exist_ok=True)
+        if save_image or save_txt or save_crop:  # --nosave alone: no folder at all
+            self.save_dir.mkdir(parents=True, exist_ok=True)
         if save_txt:
             (self.save_dir / "labels").mkdir(exist_ok=True)
 

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import math
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -21,6 +22,7 @@ import yaml
 from torch import nn
 
 from models.backbones.rows import with_backbone, without_pretrained
+from models.summary import model_summary
 from models.yolo import DetectionModel, load_model_yaml
 from utils import dist as distributed
 from utils.checkpoints.checkpoint import (
@@ -36,8 +38,9 @@ from utils.data.dataloader import create_dataloader
 from utils.data.dataset_yaml import check_dataset
 from utils.data.options import LoaderOptions
 from utils.device import select_device
+from utils.environment import banner
 from utils.errors import UserError
-from utils.evaluation.evaluate import evaluate
+from utils.evaluation.evaluate import evaluate, shows_per_class_rows
 from utils.evaluation.options import EvalOptions
 from utils.hyp import load_hyp
 from utils.plots.batch import plot_images
@@ -84,7 +87,9 @@ class Trainer:
         try:
             self.setup()
             stop = False
+            self.started, self.last_epoch = time.perf_counter(), self.start_epoch - 1
             for epoch in range(self.start_epoch, self.opt.epochs):
+                self.last_epoch = epoch
                 losses = self.train_one_epoch(epoch)
                 self.epoch_lrs = [group["lr"] for group in self.optimizer.param_groups]
                 if self.dist.is_main:
@@ -103,6 +108,8 @@ class Trainer:
         made, so a failed start leaves nothing behind."""
         self.init_seeds()
         self.data = check_dataset(self.opt.data)
+        if self.dist.is_main:  # after the data check: the commonest mistake gets its error line alone
+            LOGGER.info("%s", banner(self.device, self.planned_run_dir()))
         single_name = self.data["names"] if len(self.data["names"]) == 1 else ["item"]
         self.names = single_name if self.opt.single_cls else self.data["names"]  # --single-cls: every class is 0
         self.num_classes = len(self.names)
@@ -131,15 +138,18 @@ class Trainer:
         np.random.seed(seed)
         torch.manual_seed(seed)
 
-    def setup_run_dir(self) -> None:
+    def planned_run_dir(self) -> Path:
+        """The run folder this run will use; nothing is made yet."""
         if self.resume_checkpoint:  # the folder holding the checkpoint, never the save_dir written inside it
-            self.save_dir = run_folder_of(Path(self.opt.resume))
-            self.opt.save_dir = str(self.save_dir)
+            return run_folder_of(Path(self.opt.resume))
+        return increment_path(Path(self.opt.project) / self.opt.name, self.opt.exist_ok)
+
+    def setup_run_dir(self) -> None:
+        self.save_dir = self.planned_run_dir()
+        self.opt.save_dir = str(self.save_dir)
+        if self.resume_checkpoint:
             for stale in self.save_dir.glob("weights/.*.tmp"):  # left by a save that was killed (SIGKILL)
                 stale.unlink(missing_ok=True)
-        else:
-            self.save_dir = increment_path(Path(self.opt.project) / self.opt.name, self.opt.exist_ok)
-            self.opt.save_dir = str(self.save_dir)
         self.weights_dir = self.save_dir / "weights"
         if self.dist.is_main:
             self.weights_dir.mkdir(parents=True, exist_ok=True)
@@ -156,6 +166,8 @@ class Trainer:
             cfg = without_pretrained(cfg)  # the backbone's weights come from the checkpoint
         yaml_name = self.opt.cfg or f"the model YAML in {self.opt.resume or self.opt.weights}"
         self.model = DetectionModel(cfg, nc=self.num_classes, source=yaml_name).for_training(self.device)
+        if self.dist.is_main:
+            LOGGER.info("%s", model_summary(self.model, Path(self.opt.cfg or "model").stem, 640, estimate=True))
         self.model.names = self.names
         if source is not None:
             state = {k: v.float() for k, v in (source.get("ema") or source["model"]).items()}
@@ -347,10 +359,10 @@ class Trainer:
             for name, value in zip(COLUMNS[1:], row[1:]):
                 self.tensorboard.add_scalar(name, value, epoch)
 
-    def validate(self, plots: bool, model: nn.Module | None = None):
+    def validate(self, plots: bool, model: nn.Module | None = None, per_class: bool = False):
         options = EvalOptions(save_dir=self.save_dir, plots=plots and not self.opt.noplots)
         result = evaluate(model or self.ema.ema, self.val_loader, self.names, options, self.loss_fn, self.device)
-        LOGGER.info("%s", result.table())  # YOLOv5 prints the "all" row after every epoch
+        LOGGER.info("%s", result.table(per_class=per_class))  # YOLOv5 prints the "all" row after every epoch
         val_losses = (
             np.array([float(result.loss.get(k, 0.0)) for k in ("box", "obj", "cls")]) if result.loss else np.zeros(3)
         )
@@ -379,6 +391,8 @@ class Trainer:
 
     def finish(self) -> dict:
         """Strip optimizers from the final checkpoints, validate best.pt with plots, plot results.csv."""
+        epochs = self.last_epoch + 1 - self.start_epoch
+        LOGGER.info("%d epochs completed in %.3f hours.", epochs, (time.perf_counter() - self.started) / 3600)
         for path in (self.weights_dir / "last.pt", self.weights_dir / "best.pt"):
             if path.exists():
                 checkpoint = load_checkpoint(path)
@@ -392,7 +406,7 @@ class Trainer:
         if best.exists() and self.val_loader is not None:
             LOGGER.info("Validating %s...", best)
             model = model_from_checkpoint(load_checkpoint(best)).to(self.device)
-            metrics, _ = self.validate(plots=True, model=model)
+            metrics, _ = self.validate(plots=True, model=model, per_class=shows_per_class_rows(self.num_classes))
             summary = {
                 "mAP_0.5": metrics.map50,
                 "mAP_0.5:0.95": metrics.map,
