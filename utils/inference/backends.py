@@ -96,13 +96,17 @@ class DetectMultiBackend(nn.Module):
     (``"pt"``, ``"torchscript"``, ``"onnx"``, ``"openvino"``), ``fp16`` (float16 tensors are fed: CUDA only),
     ``precision`` (what the model computes in: ``"f32"``, ``"f16"`` or OpenVINO's ``"bf16"``), ``device``, and
     ``model`` (the ``DetectionModel`` for ``.pt``, else ``None``; test-time augmentation needs it).
+
+    ``weights`` may also be a ``DetectionModel`` in memory (one built from a YAML, untrained, for the Python API):
+    it is then treated as a loaded ``.pt``, and fused and moved to ``device`` in place.
     """
 
-    def __init__(self, weights: str | Path, device: torch.device | str = "cpu", fp16: bool = False) -> None:
+    def __init__(self, weights: str | Path | nn.Module, device: torch.device | str = "cpu", fp16: bool = False) -> None:
         super().__init__()
-        path = Path(weights)
+        in_memory = isinstance(weights, nn.Module)
+        path = Path(f"<{type(weights).__name__} in memory>" if in_memory else weights)
         self.device = torch.device(device)
-        self.format = _format_of(path)
+        self.format = "pt" if in_memory else _format_of(path)
         self.fp16 = fp16 and self.device.type == "cuda" and self.format != "openvino"
         self._half_asked = fp16
         if fp16 and not self.fp16 and self.format != "openvino":
@@ -111,11 +115,11 @@ class DetectMultiBackend(nn.Module):
         self.model: nn.Module | None = None
         self.fixed_shape: tuple[int, int] | None = None
         self.fixed_batch: int | None = None
-        if not path.exists():
+        if not in_memory and not path.exists():
             raise UserError(f"weights not found: {path}")
         loader = {"pt": self._load_pt, "torchscript": self._load_torchscript, "onnx": self._load_onnx,
                   "openvino": self._load_openvino}[self.format]  # fmt: skip
-        metadata = loader(path)
+        metadata = self._adopt_model(weights) if in_memory else loader(path)
         if not metadata.get("stride") or not metadata.get("names"):
             LOGGER.warning("%s: no stride/names metadata; assuming stride %d and names class0..", path, DEFAULT_STRIDE)
         self.stride = _metadata_stride(metadata.get("stride"), path)
@@ -136,6 +140,10 @@ class DetectMultiBackend(nn.Module):
             model = model_from_checkpoint(load_checkpoint(path))
         finally:
             parser_logger.setLevel(level)
+        return self._adopt_model(model)
+
+    def _adopt_model(self, model: nn.Module) -> dict:
+        """Run a ``DetectionModel`` as a loaded checkpoint is run: fused, eval mode, channels-last, on the device."""
         model = model.for_inference(self.device)
         self.model = model.half() if self.fp16 else model
         return {"stride": int(model.stride.max()), "names": list(model.names)}

@@ -46,6 +46,15 @@ def annotate_detections(
     return out
 
 
+def crop_box(image: np.ndarray, xyxy: list[float] | np.ndarray) -> np.ndarray:
+    """The part of ``image`` (H, W, C) under the pixel box ``xyxy``, enlarged as YOLOv5's crops are and clipped to the
+    image: a view, empty (size 0) when the box lies outside the image."""
+    box = xyxy_to_xywh(np.array(xyxy, dtype=np.float32))
+    box[2:] = box[2:] * CROP_GAIN + CROP_PAD
+    x1, y1, x2, y2 = clip_boxes(xywh_to_xyxy(box), image.shape[:2]).round().astype(int).tolist()
+    return image[y1 : max(y1, y2), x1 : max(x1, x2)]
+
+
 def output_stem(path: str) -> str:
     """File stem for a source path, URL or webcam index (``rtsp://host/cam1`` -> ``cam1``, ``0`` -> ``0``)."""
     parsed = urlparse(path)
@@ -108,17 +117,15 @@ class PredictionWriter:
         self.labels_saved += 1
 
     def _save_crop(self, image: np.ndarray, xyxy: list[float], class_name: str, stem: str) -> None:
-        box = xyxy_to_xywh(np.array(xyxy, dtype=np.float32))
-        box[2:] = box[2:] * CROP_GAIN + CROP_PAD
-        x1, y1, x2, y2 = clip_boxes(xywh_to_xyxy(box), image.shape[:2]).round().astype(int).tolist()
-        if x2 <= x1 or y2 <= y1:
+        patch = crop_box(image, xyxy)
+        if not patch.size:
             return
         folder = self.save_dir / "crops" / class_name
         folder.mkdir(parents=True, exist_ok=True)
         path, number = folder / f"{stem}.jpg", 2
         while path.exists():
             path, number = folder / f"{stem}_{number}.jpg", number + 1
-        cv2.imwrite(str(path), image[y1:y2, x1:x2])
+        cv2.imwrite(str(path), patch)
 
     def _save_image(self, source_path: str, stem: str, annotated: np.ndarray) -> None:
         suffix = Path(urlparse(source_path).path).suffix.lower()
