@@ -22,6 +22,7 @@ from utils.data.options import LoaderOptions
 from utils.device import select_device
 from utils.environment import banner
 from utils.errors import UserError, run_reporting_user_errors
+from utils.evaluation.coco_json import official_annotations
 from utils.evaluation.evaluate import EvalResult, evaluate, shows_per_class_rows
 from utils.evaluation.options import EvalOptions
 from utils.inference.backends import BackendDetector, DetectMultiBackend
@@ -48,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="one row per class (the default below 50 classes)")
     parser.add_argument("--save-txt", action="store_true", help="save predictions to labels/*.txt")
     parser.add_argument("--save-conf", action="store_true", help="add confidences to --save-txt labels")
-    parser.add_argument("--save-json", action="store_true", help="save COCO JSON and run pycocotools")
+    parser.add_argument("--save-json", action="store_true", help="save COCO JSON and score it with pycocotools")
     parser.add_argument("--project", default="runs/val", help="save to project/name")
     parser.add_argument("--name", default="exp", help="save to project/name")
     parser.add_argument("--exist-ok", action="store_true", help="reuse an existing project/name")
@@ -138,7 +139,9 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
         single_cls=args.single_cls, prefix=f"{split}: ", num_classes=data["nc"],
     ))  # fmt: skip
     save_dir = None if speed else increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
-    result = evaluate(model, loader, names, replace(options, save_dir=save_dir), device=device)
+    annotations = official_annotations(data["path"], names) if options.save_json and split == "val" else None
+    options = replace(options, save_dir=save_dir, coco_annotations=annotations)
+    result = evaluate(model, loader, names, options, device=device)
     return result, save_dir
 
 
@@ -153,9 +156,10 @@ def print_report(result, save_dir: Path | None, args: argparse.Namespace) -> Non
     print(result.table(per_class=args.verbose or shows_per_class_rows(len(result.names))))
     print(result.speed_line())
     if result.coco_map is not None:
+        truth = result.coco_truth or "the labels (ground_truth.json)"
         print(
-            f"pycocotools COCOeval: mAP50-95 {result.coco_map:.4f}, mAP50 {result.coco_map50:.4f} "
-            f"(ours: {result.map:.4f}, {result.map50:.4f})"
+            f"pycocotools COCOeval against {truth}: mAP50-95 {result.coco_map:.4f}, mAP50 {result.coco_map50:.4f} "
+            f"(ours, on the labels: {result.map:.4f}, {result.map50:.4f})"
         )
     if save_dir is not None:
         labels = f", {len(list((save_dir / 'labels').glob('*.txt')))} label files in labels/" if args.save_txt else ""

@@ -41,7 +41,8 @@ def test_table_plots_and_json(capsys, tmp_path, untrained_weights, tiny_yaml):
     assert lines[1].split()[:2] == ["all", "6"]
     assert [line.split()[0] for line in lines[2:5]] == ["circle", "rectangle", "triangle"]
     assert any(line.startswith("Speed:") and "per image at shape (6, 3, " in line for line in lines)
-    assert any(line.startswith("pycocotools COCOeval: mAP50-95") for line in lines)
+    scored = "pycocotools COCOeval against the labels (ground_truth.json): mAP50-95"
+    assert any(line.startswith(scored) for line in lines)
     run = tmp_path / "exp"
     for name in ("confusion_matrix.png", "PR_curve.png", "F1_curve.png", "P_curve.png", "R_curve.png",
                  "val_batch0_labels.jpg", "val_batch0_pred.jpg", "predictions.json", "ground_truth.json"):  # fmt: skip

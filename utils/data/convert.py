@@ -164,8 +164,10 @@ def write_sample(out: Path, split: str, image: Path, name: str, rows: list[tuple
 
 
 def write_data_yaml(out: Path, names: list[str], splits: list[str]) -> Path:
-    """``out/data.yaml`` with ``path: .`` so the folder can be moved."""
-    data = {"path": ".", **{s: f"images/{s}" for s in SPLITS if s in splits}}
+    """``out/data.yaml`` with an absolute ``path``, so YOLOv5 and ultralytics, which read a relative ``path``
+    against their own folders, find the data unchanged. To move the folder, edit ``path`` or set ``path: .``
+    (relative to the YAML file, in our reading)."""
+    data = {"path": str(out.resolve()), **{s: f"images/{s}" for s in SPLITS if s in splits}}
     data["names"] = dict(enumerate(names))
     out.mkdir(parents=True, exist_ok=True)
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -299,12 +301,23 @@ def _read_voc(src: Path, splits: dict[str, str], report: ConversionReport) -> di
     return parsed
 
 
+def _voc_below(src: Path) -> str:
+    """``"; did you mean <subfolder>?"`` when a folder one level below ``src`` is a VOC root (``Annotations/`` and
+    ``JPEGImages/``): the usual slip is passing ``VOCdevkit`` or the folder an archive unpacked into."""
+    if not src.is_dir():
+        return ""
+    found = [d for d in sorted(src.iterdir()) if (d / "Annotations").is_dir() and (d / "JPEGImages").is_dir()]
+    if len(found) == 1:
+        return f"; did you mean {found[0]}?"
+    return f"; did you mean one of {', '.join(str(d) for d in found)}?" if found else ""
+
+
 def convert_voc(src: str | Path, out: str | Path, names: list[str] | None = None, seed: int = 0) -> ConversionReport:
     """Convert a VOC folder to YOLO layout in ``out``. ``names`` fixes the class order (default: sorted names
     found in the XML); objects of other classes, or with a bad box, are dropped and reported."""
     src, out = Path(src), Path(out)
     if not (src / "Annotations").is_dir():
-        raise UserError(f"{src}: not a VOC folder (expected Annotations/ and JPEGImages/)")
+        raise UserError(f"{src}: not a VOC folder (expected Annotations/ and JPEGImages/){_voc_below(src)}")
     splits = voc_splits(src, seed)
     report = ConversionReport()
     parsed = _read_voc(src, splits, report)

@@ -1,6 +1,6 @@
 """Read and check a dataset YAML (YOLOv5 keys), building or downloading the data when it is missing.
 
-Keys: ``path`` (root; relative to the YAML's folder, or absolute), ``train``, ``val``, optional ``test`` (each a
+Keys: ``path`` (root: absolute, or relative, see :func:`resolve_root`), ``train``, ``val``, optional ``test`` (each a
 folder of images, a ``.txt`` list of images, or a list of those, relative to ``path``), ``names`` (list or
 ``{id: name}``), optional ``nc`` (must agree with ``names``), optional ``download``. ``download`` is data, never
 code: ``shapes`` (build the built-in dataset) or a list of steps ``{url: ..., dir: ...}`` (fetch an archive and
@@ -23,6 +23,7 @@ from utils.suggest import did_you_mean
 from utils.yaml_io import read_yaml_mapping
 
 LOGGER = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KNOWN_KEYS = ("path", "train", "val", "test", "names", "nc", "download")
 SPLITS = ("train", "val", "test")
 DOWNLOAD_TIMEOUT_S = 30
@@ -38,8 +39,7 @@ def check_dataset(yaml_path: str | Path, autobuild: bool = True) -> dict:
     yaml_path = Path(yaml_path).resolve()
     data = _read_yaml(yaml_path)
     names = _names(data, yaml_path)
-    root = Path(data.get("path") or ".")
-    root = (root if root.is_absolute() else yaml_path.parent / root).resolve()
+    root, tried = resolve_root(data.get("path"), yaml_path)
     out = {"yaml_file": yaml_path, "path": root, "names": names, "nc": len(names), "download": data.get("download")}
     for split in SPLITS:
         value = data.get(split)
@@ -56,8 +56,41 @@ def check_dataset(yaml_path: str | Path, autobuild: bool = True) -> dict:
     if missing:
         key, path = missing[0]
         hint = "" if out["download"] else " and the YAML has no 'download' step"
+        if len(tried) > 1 and not root.is_dir():
+            hint += f"; 'path: {data['path']}' was looked for at " + ", ".join(f"{p} ({rule})" for rule, p in tried)
         raise UserError(f"{yaml_path}: '{key}' path {path} does not exist{hint}")
     return out
+
+
+def resolve_root(path: str | None, yaml_path: Path) -> tuple[Path, list[tuple[str, Path]]]:
+    """The dataset root for the YAML's ``path`` value, and every ``(rule, place)`` looked at.
+
+    Ours first: a relative ``path`` is relative to the YAML file, so a dataset folder travels with its YAML. When that
+    folder does not exist, YOLOv5's rules follow (relative to the current directory, then to this repository's root),
+    so its YAMLs (``path: ../datasets/coco128`` beside the repo) work unchanged; the rule that found it is logged.
+    When no folder exists the first place is returned (a ``download`` step fills it) with all the places tried.
+    """
+    yaml_dir = yaml_path.parent
+    if path is not None and not isinstance(path, str):
+        raise UserError(f"{yaml_path}: key 'path' must be a folder path, got {path!r}")
+    if not path:
+        return yaml_dir, [("the YAML's folder", yaml_dir)]
+    if Path(path).is_absolute():
+        return Path(path).resolve(), [("absolute", Path(path).resolve())]
+    rules = (("relative to the YAML file", yaml_dir), ("relative to the current directory", Path.cwd()),
+             ("relative to the repository root", REPO_ROOT))  # fmt: skip
+    tried = []
+    for rule, base in rules:
+        place = (base / path).resolve()
+        if place not in (p for _, p in tried):
+            tried.append((rule, place))
+    for index, (rule, place) in enumerate(tried):
+        if place.is_dir():
+            if index:
+                LOGGER.info("%s: path %s found %s at %s (YOLOv5's rule; not at %s)", yaml_path, path, rule, place,
+                            tried[0][1])  # fmt: skip
+            return place, tried
+    return tried[0][1], tried
 
 
 def _read_yaml(yaml_path: Path) -> dict:
@@ -116,7 +149,10 @@ def run_download(download: str | list, root: Path, names: list[str], yaml_path: 
 
 
 def fetch_and_extract(url: str, dest: Path, yaml_path: Path | str = "dataset YAML") -> None:
-    """Download ``url`` (zip or tar) and extract it into ``dest``; network failures raise one clear line."""
+    """Download ``url`` (zip or tar) and extract it into ``dest``; network failures raise one clear line.
+
+    ``dest`` is normalised first (``datasets/coco128/..`` is shown and used as ``datasets``)."""
+    dest = Path(dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
     name = url.rstrip("/").rsplit("/", 1)[-1]
     LOGGER.info("Downloading %s to %s", url, dest)

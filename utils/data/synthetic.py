@@ -73,7 +73,8 @@ def synthetic_image(rng: np.random.Generator, size_range: tuple[int, int] = (160
 
 
 def build_shapes(out: str | Path, num_train: int = 128, num_val: int = 32, seed: int = 0) -> Path:
-    """Write the dataset to ``out`` (``images/{train,val}``, ``labels/...``, ``data.yaml``); return ``out``.
+    """Write the dataset to ``out`` (``images/{train,val}``, ``labels/...``, ``data.yaml`` with ``out`` as its
+    absolute ``path``, as the converters write it); return ``out``.
 
     Builds in a temporary sibling folder and renames it, so an interrupted build never leaves a partial dataset.
     """
@@ -88,7 +89,7 @@ def build_shapes(out: str | Path, num_train: int = 128, num_val: int = 32, seed:
             cv2.imwrite(str(tmp / "images" / split / f"{i:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
             lines = [f"{int(c)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}" for c, x, y, w, h in labels]
             (tmp / "labels" / split / f"{i:05d}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
-    data = {"path": ".", "train": "images/train", "val": "images/val", "names": list(SHAPE_NAMES)}
+    data = {"path": str(out), "train": "images/train", "val": "images/val", "names": list(SHAPE_NAMES)}
     (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():

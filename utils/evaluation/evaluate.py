@@ -2,8 +2,9 @@
 
 Predictions are mapped back to each image's original pixels (undoing the letterbox) and matched there against the
 labels, so the numbers do not depend on the evaluation image size's padding. mAP is computed as COCO does
-(:mod:`utils.evaluation.metrics`); ``save_json`` also runs pycocotools' COCOeval on the same detections as a
-cross-check.
+(:mod:`utils.evaluation.metrics`); ``save_json`` also runs pycocotools' COCOeval on the same detections, written
+with COCO's image and category ids: against COCO's own annotation file when ``coco_annotations`` names one, else
+against the ground truth built from the labels as a cross-check.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from tqdm import tqdm
 
 from utils.boxes import scale_boxes, xywhn_to_xyxy, xyxy_to_xywhn
 from utils.errors import UserError
-from utils.evaluation.coco_json import coco_detections, coco_ground_truth, run_cocoeval
+from utils.evaluation.coco_ids import category_ids
+from utils.evaluation.coco_ids import image_id as coco_image_id
+from utils.evaluation.coco_json import coco_detections, coco_ground_truth, run_cocoeval, score_against_file
 from utils.evaluation.confusion import ConfusionMatrix
 from utils.evaluation.metrics import IOU_THRESHOLDS, DetectionMetrics, detection_metrics, match_predictions
 from utils.evaluation.options import EvalOptions
@@ -41,7 +44,8 @@ class EvalResult:
     """What :func:`evaluate` measured.
 
     ``speed``: milliseconds per image for pre-processing, inference and NMS. ``loss``: mean per batch of each
-    part of ``compute_loss`` (None without it). ``coco_map``/``coco_map50``: pycocotools' figures (``save_json``).
+    part of ``compute_loss`` (None without it). ``coco_map``/``coco_map50``: pycocotools' figures (``save_json``),
+    scored against ``coco_truth`` (COCO's annotation file) or, when that is None, the labels (``ground_truth.json``).
     ``batch_shape``: (B, 3, H, W) of the first batch, for the speed line. ``undecodable``: images of the split that
     passed the label scan but did not decode now, left out of every figure.
     """
@@ -53,6 +57,7 @@ class EvalResult:
     loss: dict[str, float] | None = None
     coco_map: float | None = None
     coco_map50: float | None = None
+    coco_truth: Path | None = None
     batch_shape: tuple[int, ...] = ()
     files: list[Path] = field(default_factory=list)
     undecodable: int = 0
@@ -107,10 +112,11 @@ def _row(name: str, images: int, instances: int, precision: float, recall: float
 class _Collector:
     """Per-prediction matches and per-image ground truth over a whole split, plus the optional side outputs."""
 
-    def __init__(self, num_classes: int, keep_json: bool, keep_detections: bool) -> None:
+    def __init__(self, names: list[str], keep_json: bool, keep_detections: bool) -> None:
         self.correct, self.scores, self.pred_classes, self.true_classes = [], [], [], []
-        self.confusion = ConfusionMatrix(num_classes)
+        self.confusion = ConfusionMatrix(len(names))
         self.keep_json, self.keep_detections = keep_json, keep_detections
+        self.category_ids, self.image_ids, self.repeated_stems = category_ids(names), {}, 0
         self.detections: list[tuple[str, tuple[int, int], np.ndarray]] = []  # (path, (h0, w0), (n, 6)) for save_txt
         self.coco_images, self.coco_boxes, self.coco_classes, self.coco_dets = [], [], [], []
 
@@ -132,13 +138,24 @@ class _Collector:
         if self.keep_detections:
             self.detections.append((path, tuple(shape), detections.cpu().numpy()))
         if self.keep_json:
-            image_id = len(self.coco_images)
+            image_id = self._image_id(path)
             self.coco_images.append(
                 {"id": image_id, "file_name": Path(path).name, "width": int(shape[1]), "height": int(shape[0])}
             )
             self.coco_boxes.append(true_boxes.cpu().numpy())
             self.coco_classes.append(true_classes.cpu().numpy())
-            self.coco_dets.extend(coco_detections(image_id, detections.cpu().numpy()))
+            self.coco_dets.extend(coco_detections(image_id, detections.cpu().numpy(), self.category_ids))
+
+    def _image_id(self, path: str) -> int | str:
+        """COCO's id for ``path`` (its stem, as an int when numeric); a stem already used by another image of the
+        split (two folders) gets ``~2``, ``~3``, ... so each image keeps its own ground truth."""
+        image_id, k = coco_image_id(path), 1
+        while image_id in self.image_ids:
+            k += 1
+            image_id = f"{Path(path).stem}~{k}"
+        self.repeated_stems += k > 1
+        self.image_ids[image_id] = path
+        return image_id
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(correct (n, T), scores (n,), pred_classes (n,), true_classes (m,)) over every image."""
@@ -178,7 +195,7 @@ def evaluate(
         raise ValueError("compute_loss needs the plain forward pass; evaluate without augment")
     save_dir = Path(opt.save_dir) if opt.save_dir is not None else None
     names = list(names)[:1] if opt.single_cls else list(names)
-    collector = _Collector(len(names), opt.save_json, opt.save_txt and save_dir is not None)
+    collector = _Collector(names, opt.save_json, opt.save_txt and save_dir is not None)
     was_training = model.training
     model.eval()
     try:
@@ -194,8 +211,7 @@ def evaluate(
     if result.undecodable:
         LOGGER.warning("WARNING: %d images did not decode and were left out of the scores", result.undecodable)
     if opt.save_json:
-        ground_truth = collector.coco_ground_truth(names)
-        result.coco_map, result.coco_map50 = run_cocoeval(ground_truth, collector.coco_dets, opt.max_det)
+        _score_json(result, collector, names, opt)
     if save_dir is not None:
         _write_outputs(result, collector, names, save_dir, opt)
     if opt.verbose:
@@ -206,6 +222,22 @@ def evaluate(
 def shows_per_class_rows(num_classes: int) -> bool:
     """Whether the final table gets one row per class without being asked (``--verbose``), as in YOLOv5."""
     return num_classes < PER_CLASS_ROWS_BELOW
+
+
+def _score_json(result: EvalResult, collector: _Collector, names: list[str], opt: EvalOptions) -> None:
+    """pycocotools' figures into ``result``: against ``opt.coco_annotations`` when it has the evaluated images,
+    else against the ground truth built from the labels."""
+    if collector.repeated_stems:
+        LOGGER.warning("WARNING: %d images share a file stem with another image; their image_id in the COCO JSON is "
+                       "'<stem>~2', '<stem>~3', ...", collector.repeated_stems)  # fmt: skip
+    scores = None
+    if opt.coco_annotations is not None:
+        annotations = Path(opt.coco_annotations)
+        scores = score_against_file(annotations, collector.coco_dets, list(collector.image_ids), opt.max_det)
+        result.coco_truth = annotations if scores is not None else None
+    if scores is None:
+        scores = run_cocoeval(collector.coco_ground_truth(names), collector.coco_dets, opt.max_det)
+    result.coco_map, result.coco_map50 = scores
 
 
 def _run_batches(model, dataloader, names, device, collector, settings, compute_loss, plot_dir):
@@ -311,10 +343,12 @@ def _write_outputs(result: EvalResult, collector: _Collector, names, save_dir: P
         result.files += plot_evaluation(curves, collector.confusion, names, save_dir)
     if opt.save_txt:
         result.files += _write_label_files(collector.detections, save_dir / "labels", opt.save_conf)
-    if opt.save_json:
+    if opt.save_json:  # ground_truth.json only when it is what pycocotools scored against
         save_dir.mkdir(parents=True, exist_ok=True)
-        ground_truth = collector.coco_ground_truth(names)
-        for name, data in (("ground_truth.json", ground_truth), ("predictions.json", collector.coco_dets)):
+        outputs = [("predictions.json", collector.coco_dets)]
+        if result.coco_truth is None:
+            outputs.append(("ground_truth.json", collector.coco_ground_truth(names)))
+        for name, data in outputs:
             (save_dir / name).write_text(json.dumps(data))
             result.files.append(save_dir / name)
 

@@ -17,6 +17,8 @@ class EvalOptions:
     - ``save_dir``: where plots (``plots``), ``labels/*.txt`` (``save_txt``: ``class x y w h [conf]`` normalised to
       the original image, ``conf`` with ``save_conf``) and ``predictions.json`` / ``ground_truth.json``
       (``save_json``, which also runs pycocotools' COCOeval on the same detections) go.
+    - ``coco_annotations``: COCO's own annotation file (``instances_val2017.json``) for COCOeval to score
+      ``predictions.json`` against instead of the labels (``save_json``); val.py finds it under the data root.
     - ``verbose``: log the table with one row per class.
     """
 
@@ -31,6 +33,7 @@ class EvalOptions:
     save_txt: bool = False
     save_conf: bool = False
     save_json: bool = False
+    coco_annotations: str | Path | None = None
     verbose: bool = False
 
     def __post_init__(self) -> None:

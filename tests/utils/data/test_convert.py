@@ -1,9 +1,13 @@
 import json
+import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 
+from tests.helpers import yolov5_reference
 from utils.data.convert import convert_coco, convert_voc, main, seeded_split
 from utils.data.dataset_files import list_images
 from utils.data.dataset_yaml import check_dataset
@@ -127,3 +131,47 @@ def test_bccd(bccd_yolo):
         assert scan.counts["corrupt"] == 0 and scan.counts["missing"] == 0
         totals[split] = len(scan.images)
     assert totals == {"train": 205, "val": 87, "test": 72}
+
+
+def test_a_folder_above_a_voc_root_suggests_it(tmp_path, capsys):
+    make_voc(tmp_path / "VOCdevkit" / "VOC2007", [[("a", (1, 1, 50, 50))]])
+    (tmp_path / "VOCdevkit" / "notes").mkdir()
+    expected = f"{tmp_path / 'VOCdevkit'}: not a VOC folder (expected Annotations/ and JPEGImages/); did you mean "
+    with pytest.raises(UserError) as info:
+        convert_voc(tmp_path / "VOCdevkit", tmp_path / "out")
+    assert str(info.value) == expected + f"{tmp_path / 'VOCdevkit' / 'VOC2007'}?"
+    assert main(["voc", str(tmp_path / "VOCdevkit"), str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == f"error: {expected}{tmp_path / 'VOCdevkit' / 'VOC2007'}?\n"
+    make_voc(tmp_path / "VOCdevkit" / "VOC2012", [[("a", (1, 1, 50, 50))]])
+    with pytest.raises(UserError, match="did you mean one of .*VOC2007, .*VOC2012\\?$"):
+        convert_voc(tmp_path / "VOCdevkit", tmp_path / "out")
+    with pytest.raises(UserError, match=r"JPEGImages/\)$"):  # nothing below to suggest
+        convert_voc(tmp_path / "VOCdevkit" / "notes", tmp_path / "out")
+
+
+def test_data_yaml_has_an_absolute_path(tmp_path):
+    make_voc(tmp_path / "voc", [[("a", (1, 1, 50, 50))]] * 5)
+    convert_voc(tmp_path / "voc", tmp_path / "out")
+    assert yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())["path"] == str((tmp_path / "out").resolve())
+
+
+@pytest.mark.slow
+def test_yolov5_reads_a_converted_data_yaml_as_we_do(tmp_path):
+    """The ``yolov5`` package's own ``check_dataset``, run from another folder, finds the splits we find."""
+    make_voc(tmp_path / "voc", [[("a", (1, 1, 50, 50))]] * 4, with_splits=True)
+    convert_voc(tmp_path / "voc", tmp_path / "out")
+    ours = check_dataset(tmp_path / "out" / "data.yaml")
+    python, env = yolov5_reference(tmp_path, "the data.yaml check against yolov5's check_dataset")
+    script = (
+        "import json, sys\nfrom yolov5.utils.general import check_dataset\n"
+        "data = check_dataset(sys.argv[1], autodownload=False)\n"
+        "print(json.dumps({k: data[k] for k in ('train', 'val', 'test', 'names')}))\n"
+    )
+    (tmp_path / "elsewhere").mkdir()
+    result = subprocess.run([str(python), "-c", script, str(tmp_path / "out" / "data.yaml")], env=env,
+                            cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    theirs = json.loads(result.stdout.strip().splitlines()[-1])
+    for split in ("train", "val", "test"):
+        assert [Path(theirs[split])] == ours[split]
+    assert theirs["names"] == {"0": "a"}

@@ -1,3 +1,4 @@
+import logging
 import shutil
 import zipfile
 from pathlib import Path
@@ -5,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from utils.data import dataset_yaml
 from utils.data.dataset_yaml import check_dataset
 from utils.errors import UserError
 
@@ -118,6 +120,8 @@ def test_offline_download_fails_with_one_clear_line(tmp_path, monkeypatch):
     ) as info:
         check_dataset(tmp_path / "data" / "coco128.yaml")
     assert "\n" not in str(info.value)
+    # extracted into path's parent (dir: ..), named as the normalised folder, not .../datasets/coco128/..
+    assert str(info.value).endswith(f"place it under {(tmp_path / 'datasets').resolve()}")
 
 
 @pytest.mark.parametrize(("name", "nc", "splits"), [("coco128", 80, 2), ("coco", 80, 3), ("VOC", 20, 3)])
@@ -129,3 +133,57 @@ def test_shipped_yamls_parse(name, nc, splits, tmp_path):
     raw = yaml.safe_load((DATA / f"{name}.yaml").read_text())
     assert len(raw["names"]) == nc and sum(s in raw for s in ("train", "val", "test")) == splits
     assert raw["download"] and all("url" in step or step.get("convert") == "voc" for step in raw["download"])
+
+
+def yolov5_style_yaml(folder, path="../datasets/x"):
+    """A YAML as YOLOv5 ships them: ``path`` relative to where it is run from, not to the YAML."""
+    return write_yaml(folder / "x.yaml", path=path, train="images/train", val="images/val", names=["a"])
+
+
+def make_dataset(root):
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+    return root
+
+
+def test_yolov5_style_path_is_found_relative_to_the_cwd(tmp_path, monkeypatch, caplog):
+    make_dataset(tmp_path / "datasets" / "x")
+    (tmp_path / "repo" / "data").mkdir(parents=True)
+    cfg = yolov5_style_yaml(tmp_path / "repo" / "data")  # ours: repo/datasets/x, not there
+    monkeypatch.chdir(tmp_path / "repo")
+    with caplog.at_level(logging.INFO, logger="utils.data.dataset_yaml"):
+        data = check_dataset(cfg)
+    assert data["path"] == (tmp_path / "datasets" / "x").resolve()
+    assert data["val"] == [(tmp_path / "datasets" / "x" / "images" / "val").resolve()]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "found relative to the current directory" in lines[0] and "YOLOv5's rule" in lines[0]
+
+
+def test_the_repository_root_is_tried_and_ours_comes_first(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(dataset_yaml, "REPO_ROOT", tmp_path / "r" / "repo")
+    (tmp_path / "c" / "cwd").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "c" / "cwd")
+    (tmp_path / "y" / "cfg").mkdir(parents=True)
+    make_dataset(tmp_path / "r" / "datasets" / "x")  # ../datasets/x relative to the repository root only
+    with caplog.at_level(logging.INFO, logger="utils.data.dataset_yaml"):
+        assert check_dataset(yolov5_style_yaml(tmp_path / "y" / "cfg"))["path"] == tmp_path / "r" / "datasets" / "x"
+    assert len(caplog.records) == 1 and "found relative to the repository root" in caplog.text
+    caplog.clear()
+    make_dataset(tmp_path / "y" / "datasets" / "x")  # now also relative to the YAML file: ours wins, silently
+    with caplog.at_level(logging.INFO, logger="utils.data.dataset_yaml"):
+        assert check_dataset(yolov5_style_yaml(tmp_path / "y" / "cfg"))["path"] == tmp_path / "y" / "datasets" / "x"
+    assert not caplog.records
+
+
+def test_a_missing_root_lists_every_place_tried(tmp_path, monkeypatch):
+    monkeypatch.setattr(dataset_yaml, "REPO_ROOT", tmp_path / "r" / "repo")
+    (tmp_path / "c" / "cwd").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "c" / "cwd")
+    (tmp_path / "y" / "cfg").mkdir(parents=True)
+    with pytest.raises(UserError) as info:
+        check_dataset(yolov5_style_yaml(tmp_path / "y" / "cfg"))
+    message = str(info.value)
+    assert "\n" not in message and "no 'download' step; 'path: ../datasets/x' was looked for at " in message
+    rules = (("y", "the YAML file"), ("c", "the current directory"), ("r", "the repository root"))
+    places = ", ".join(f"{tmp_path / k / 'datasets' / 'x'} (relative to {rule})" for k, rule in rules)
+    assert message.endswith(places)

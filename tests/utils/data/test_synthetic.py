@@ -1,6 +1,7 @@
 import time
 
 import numpy as np
+import yaml
 
 from utils.data.dataset_files import list_images
 from utils.data.label_scan import scan_labels
@@ -25,8 +26,10 @@ def test_same_seed_same_files(tmp_path):
     a = build_shapes(tmp_path / "a", num_train=6, num_val=2, seed=1)
     b = build_shapes(tmp_path / "b", num_train=6, num_val=2, seed=1)
     c = build_shapes(tmp_path / "c", num_train=6, num_val=2, seed=2)
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name != "data.yaml")
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    yamls = [yaml.safe_load((root / "data.yaml").read_text()) for root in (a, b)]
+    assert [d.pop("path") for d in yamls] == [str(a), str(b)] and yamls[0] == yamls[1]  # absolute, for YOLOv5
     assert (a / "labels/train/00000.txt").read_bytes() != (c / "labels/train/00000.txt").read_bytes()
 
 
