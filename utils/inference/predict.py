@@ -3,11 +3,13 @@
 :func:`predict` = :class:`~utils.inference.backends.DetectMultiBackend` (any model format) +
 :func:`~utils.inference.sources.iterate_source` (any input) + :func:`detect_image` (letterbox, forward, NMS, boxes
 back to the original image) + :class:`~utils.inference.prediction_writer.PredictionWriter` (annotated images/videos,
-labels, crops in ``runs/detect/expN``).
+labels, crops, predictions.csv in ``runs/detect/expN``) + :class:`~utils.inference.visualize.FeatureVisualizer`
+(``--visualize``: feature maps per stage).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -23,8 +25,9 @@ from utils.device import select_device
 from utils.errors import UserError
 from utils.inference.backends import DetectMultiBackend
 from utils.inference.options import PredictOptions
-from utils.inference.prediction_writer import PredictionWriter, annotate_detections
+from utils.inference.prediction_writer import PredictionWriter, annotate_detections, frame_stem
 from utils.inference.sources import iterate_source
+from utils.inference.visualize import FeatureVisualizer
 from utils.letterbox import height_width, letterbox, stride_aligned
 from utils.nms import non_max_suppression
 from utils.run_dir import increment_path
@@ -55,12 +58,15 @@ def predict(options: PredictOptions) -> PredictSummary:
     opt = options
     sources = iterate_source(opt.source, opt.vid_stride)  # checks the source first: a typo fails before the model loads
     backend = DetectMultiBackend(opt.weights, select_device(opt.device), fp16=opt.half)
-    if opt.augment and backend.model is None:
-        raise UserError(f"--augment works with .pt weights only, not {backend.format} ({opt.weights})")
+    for flag, wanted in (("--augment", opt.augment), ("--visualize", opt.visualize)):
+        if wanted and backend.model is None:
+            raise UserError(f"{flag} works with .pt weights only, not {backend.format} ({opt.weights})")
     _check_classes(opt.classes, backend.names)
     shape = input_shape(opt.imgsz, backend.stride, backend.fixed_shape)
     save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=True)
-    writer = PredictionWriter(save_dir, backend.names, not opt.nosave, opt.save_txt, opt.save_conf, opt.save_crop)
+    writer = PredictionWriter(save_dir, backend.names, not opt.nosave, opt.save_txt, opt.save_conf, opt.save_crop,
+                              opt.save_csv)  # fmt: skip
+    visualizer = FeatureVisualizer(backend.model, save_dir) if opt.visualize else None
     summary = PredictSummary(save_dir)
     totals = np.zeros(3)
     view_img = opt.view_img
@@ -69,7 +75,8 @@ def predict(options: PredictOptions) -> PredictSummary:
         backend.warmup(shape)
     try:
         for item in sources:
-            detections, seconds, tensor_shape = detect_image(backend, item.image, shape, *detect_args)
+            with visualizer.image(frame_stem(item)) if visualizer else contextlib.nullcontext():
+                detections, seconds, tensor_shape = detect_image(backend, item.image, shape, *detect_args)
             totals += seconds
             summary.images += 1
             summary.input_shape = tensor_shape
@@ -84,6 +91,8 @@ def predict(options: PredictOptions) -> PredictSummary:
                 view_img = _show(item.path, annotated)
     finally:
         writer.close()
+        if visualizer:
+            visualizer.remove()
     summary.labels_saved = writer.labels_saved
     _log_summary(summary, totals, opt.save_txt)
     return summary
