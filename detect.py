@@ -6,7 +6,8 @@
     python detect.py --weights best.torchscript --source rtsp://host/stream
 
 Results go to ``runs/detect/exp``, ``exp2``, ...: annotated images and videos, ``labels/*.txt`` (``--save-txt``) and
-``crops/<class>/`` (``--save-crop``). All the work is done by :func:`utils.inference.predict.predict`.
+``crops/<class>/`` (``--save-crop``), ``predictions.csv`` (``--save-csv``) and ``<image>/stage*_features.png``
+(``--visualize``). All the work is done by :func:`utils.inference.predict.predict`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import argparse
 import logging
 import sys
 
+from utils.absent_flags import add_absent_flags
 from utils.errors import run_reporting_user_errors
 from utils.inference.openvino_runtime import HALF_HELP
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--weights", default="yolov5s.pt", help="model: .pt, .torchscript, .onnx, OpenVINO folder/.xml")
     parser.add_argument("--source", default="data/images", help="file, folder, glob, .txt, video, webcam index, URL")
     parser.add_argument("--imgsz", "--img", "--img-size", nargs="+", type=int, default=[640], help="inference h w")
@@ -44,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hide-conf", action="store_true", help="hide confidences")
     parser.add_argument("--half", action="store_true", help=HALF_HELP)
     parser.add_argument("--vid-stride", type=int, default=1, help="video frame-rate stride")
+    parser.add_argument("--visualize", action="store_true", help="save feature maps per stage (.pt weights only)")
+    parser.add_argument("--save-csv", action="store_true", help="save detections to predictions.csv")
+    add_absent_flags(parser)
     return parser.parse_args(argv)
 
 

@@ -2,6 +2,7 @@
 
 python train.py --data data/shapes.yaml --cfg configs/models/yolov5n.yaml --epochs 3 --imgsz 160 --device cpu
 torchrun --nproc_per_node 2 train.py ... --device 0,1      # DistributedDataParallel, one process per GPU
+python train.py ... --evolve 300 --project runs/evolve      # hyperparameter evolution; add --exist-ok to continue
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from utils.absent_flags import add_absent_flags
 from utils.errors import UserError, run_reporting_user_errors
 from utils.train.options import TrainOptions
 
@@ -49,7 +51,12 @@ def parse_options(argv: list[str] | None = None) -> TrainOptions:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--backbone", default="", help="replace the backbone named in --cfg (e.g. efficientnet_b3)")
     parser.add_argument("--nbs", type=int, default=defaults.nbs, help="nominal batch size for gradient accumulation")
+    parser.add_argument("--evolve", type=int, nargs="?", const=300, default=None, metavar="N",
+                        help="evolve the hyp for N generations (default 300); --exist-ok continues")  # fmt: skip
+    add_absent_flags(parser)
     args = parser.parse_args(argv)
+    if args.resume and args.evolve is not None:
+        raise UserError("--evolve does not take --resume: rerun with the same --project/--name and --exist-ok")
     if args.resume:
         return resume_options(args)
     values = {k: v for k, v in vars(args).items() if k != "resume"}
@@ -83,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train(options: TrainOptions) -> dict:
-    """Run the training; log and return the final metrics of best.pt."""
+    """Run the training (or, with --evolve, the evolution); log and return the final metrics of best.pt (the best
+    evolve.csv row)."""
+    if options.evolve is not None:
+        from utils.train.evolve import evolve
+
+        return evolve(options, options.evolve)
     from utils.train.trainer import Trainer  # imported late: `--help` stays fast
 
     summary = Trainer(options).fit()

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from models.yolo import DetectionModel
+from utils.absent_flags import add_absent_flags
 from utils.data.dataloader import create_dataloader
 from utils.data.dataset_yaml import check_dataset
 from utils.data.options import LoaderOptions
@@ -33,7 +34,9 @@ LOGGER = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Evaluate a checkpoint on a dataset split.")
+    parser = argparse.ArgumentParser(
+        description="Evaluate a checkpoint on a dataset split.", formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--weights", required=True, help="checkpoint .pt, or a .torchscript/.onnx/_openvino_model")
     parser.add_argument("--data", default="data/shapes.yaml", help="dataset YAML")
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch")
@@ -54,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", default="exp", help="save to project/name")
     parser.add_argument("--exist-ok", action="store_true", help="reuse an existing project/name")
     parser.add_argument("--half", action="store_true", help=HALF_HELP)
+    add_absent_flags(parser)
     return parser.parse_args(argv)
 
 

@@ -6,6 +6,7 @@ The structural tests run an untrained checkpoint (``untrained_weights``): its sc
 
 from __future__ import annotations
 
+import csv
 import logging
 import shutil
 from collections import Counter
@@ -17,6 +18,8 @@ import pytest
 import torch
 
 import detect
+import train
+import val
 from utils.boxes import box_iou, xywhn_to_xyxy
 from utils.errors import UserError
 from utils.inference.options import PredictOptions
@@ -38,10 +41,10 @@ def image_folder(shapes_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def folder_run(untrained_weights: Path, image_folder: Path, tmp_path_factory: pytest.TempPathFactory):
-    """One low-threshold run over the folder with labels, confidences and crops saved."""
+    """One low-threshold run over the folder with labels, confidences, crops and predictions.csv saved."""
     project = tmp_path_factory.mktemp("runs")
     options = PredictOptions(untrained_weights, image_folder, project=project, save_txt=True, save_conf=True,
-                             save_crop=True, **LOW_CONF)  # fmt: skip
+                             save_crop=True, save_csv=True, **LOW_CONF)  # fmt: skip
     summary = predict(options)
     return summary
 
@@ -60,6 +63,37 @@ def test_folder_writes_images_labels_and_crops(folder_run, image_folder: Path) -
     assert len(crops) == len(rows) == sum(folder_run.class_counts.values())
     assert {p.parent.name for p in crops} <= {"circle", "rectangle", "triangle"}
     assert set(folder_run.speed_ms) == {"preprocess", "inference", "nms"}
+
+
+def test_save_csv_rows_equal_the_conf_labels(folder_run, image_folder: Path) -> None:
+    """predictions.csv (class names, pixel xyxy) against labels/*.txt (class indices, normalised xywh), written by
+    separate code from the same detections."""
+    names = ["circle", "rectangle", "triangle"]
+    with open(folder_run.save_dir / "predictions.csv", newline="") as file:
+        reader = csv.DictReader(file)
+        assert reader.fieldnames == ["Image Name", "Prediction", "Confidence", "x1", "y1", "x2", "y2"]
+        rows = list(reader)
+    assert len(rows) == sum(folder_run.class_counts.values())
+    for label_file in sorted((folder_run.save_dir / "labels").glob("*.txt")):
+        labels = np.array([line.split() for line in label_file.read_text().splitlines()], dtype=float)
+        image_rows = [row for row in rows if row["Image Name"] == f"{label_file.stem}.jpg"]
+        height, width = cv2.imread(str(image_folder / f"{label_file.stem}.jpg")).shape[:2]
+        assert [names.index(row["Prediction"]) for row in image_rows] == labels[:, 0].astype(int).tolist()
+        np.testing.assert_allclose([float(row["Confidence"]) for row in image_rows], labels[:, 5], atol=1e-6)
+        xyxy = np.array([[float(row[k]) for k in ("x1", "y1", "x2", "y2")] for row in image_rows])
+        expected = xywhn_to_xyxy(labels[:, 1:5], width, height)
+        np.testing.assert_allclose(xyxy, expected, atol=0.01)
+
+
+def test_help_names_the_absent_yolov5_flags(capsys: pytest.CaptureFixture) -> None:
+    for script in (detect.parse_args, val.parse_args, train.parse_options):
+        with pytest.raises(SystemExit):
+            script(["--help"])
+        text = capsys.readouterr().out
+        assert all(flag in text for flag in ("--image-weights", "--quad", "--dnn", "--save-hybrid"))
+    with pytest.raises(SystemExit):
+        detect.parse_args(["--dnn"])
+    assert "--dnn is not supported: OpenCV DNN for ONNX" in capsys.readouterr().err
 
 
 def test_classes_filter_and_run_numbering(untrained_weights: Path, image_folder: Path, folder_run) -> None:

@@ -41,6 +41,8 @@ class PredictOptions:
     hide_conf: bool = False
     half: bool = False
     vid_stride: int = 1
+    visualize: bool = False
+    save_csv: bool = False
 
     def __post_init__(self) -> None:
         check_image_size("--imgsz", self.imgsz)

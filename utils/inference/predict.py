@@ -3,11 +3,13 @@
 :func:`predict` = :class:`~utils.inference.backends.DetectMultiBackend` (any model format) +
 :func:`~utils.inference.sources.iterate_source` (any input) + :func:`detect_image` (letterbox, forward, NMS, boxes
 back to the original image) + :class:`~utils.inference.prediction_writer.PredictionWriter` (annotated images/videos,
-labels, crops in ``runs/detect/expN``).
+labels, crops, predictions.csv in ``runs/detect/expN``) + :class:`~utils.inference.visualize.FeatureVisualizer`
+(``--visualize``: feature maps per stage).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -24,8 +26,9 @@ from utils.environment import banner
 from utils.errors import UserError
 from utils.inference.backends import DetectMultiBackend
 from utils.inference.options import PredictOptions
-from utils.inference.prediction_writer import PredictionWriter, annotate_detections
+from utils.inference.prediction_writer import PredictionWriter, annotate_detections, frame_stem
 from utils.inference.sources import iterate_source
+from utils.inference.visualize import FeatureVisualizer
 from utils.letterbox import height_width, letterbox, stride_aligned
 from utils.nms import non_max_suppression
 from utils.run_dir import increment_path
@@ -56,14 +59,17 @@ def predict(options: PredictOptions) -> PredictSummary:
     opt = options
     sources = iterate_source(opt.source, opt.vid_stride)  # checks the source first: a typo fails before the model loads
     backend = DetectMultiBackend(opt.weights, select_device(opt.device), fp16=opt.half)
-    if opt.augment and backend.model is None:
-        raise UserError(f"--augment works with .pt weights only, not {backend.format} ({opt.weights})")
+    for flag, wanted in (("--augment", opt.augment), ("--visualize", opt.visualize)):
+        if wanted and backend.model is None:
+            raise UserError(f"{flag} works with .pt weights only, not {backend.format} ({opt.weights})")
     _check_classes(opt.classes, backend.names)
     shape = input_shape(opt.imgsz, backend.stride, backend.fixed_shape)
     LOGGER.info("%s", banner(backend.device))  # once the inputs are known to be good: a bad one gets its error alone
-    saves = not opt.nosave or opt.save_txt or opt.save_crop
+    saves = not opt.nosave or opt.save_txt or opt.save_crop or opt.save_csv or opt.visualize
     save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=saves)
-    writer = PredictionWriter(save_dir, backend.names, not opt.nosave, opt.save_txt, opt.save_conf, opt.save_crop)
+    writer = PredictionWriter(save_dir, backend.names, not opt.nosave, opt.save_txt, opt.save_conf, opt.save_crop,
+                              opt.save_csv)  # fmt: skip
+    visualizer = FeatureVisualizer(backend.model, save_dir) if opt.visualize else None
     summary = PredictSummary(save_dir)
     totals = np.zeros(3)
     view_img = opt.view_img
@@ -72,7 +78,8 @@ def predict(options: PredictOptions) -> PredictSummary:
         backend.warmup(shape)
     try:
         for item in sources:
-            detections, seconds, tensor_shape = detect_image(backend, item.image, shape, *detect_args)
+            with visualizer.image(frame_stem(item)) if visualizer else contextlib.nullcontext():
+                detections, seconds, tensor_shape = detect_image(backend, item.image, shape, *detect_args)
             totals += seconds
             summary.images += 1
             summary.input_shape = tensor_shape
@@ -87,6 +94,8 @@ def predict(options: PredictOptions) -> PredictSummary:
                 view_img = _show(item.path, annotated)
     finally:
         writer.close()
+        if visualizer:
+            visualizer.remove()
     summary.labels_saved = writer.labels_saved
     _log_summary(summary, totals, opt.save_txt, saves)
     return summary
@@ -179,7 +188,7 @@ def _log_summary(summary: PredictSummary, totals: np.ndarray, save_txt: bool, sa
     LOGGER.info("Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS per image at shape %s", pre, inference, nms,
                 summary.input_shape)  # fmt: skip
     if not saves:
-        LOGGER.info("Nothing saved (--nosave without --save-txt or --save-crop)")
+        LOGGER.info("Nothing saved (--nosave without --save-txt, --save-crop, --save-csv or --visualize)")
         return
     labels = f", {summary.labels_saved} labels saved to {summary.save_dir / 'labels'}" if save_txt else ""
     LOGGER.info("Results saved to %s%s", summary.save_dir, labels)

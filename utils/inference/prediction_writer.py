@@ -7,12 +7,17 @@ Layout of ``save_dir``::
     labels/a.txt               one line per detection: ``class x_center y_center width height [conf]``,
     labels/v_12.txt            normalised 0..1 (YOLO format); video frames are ``<stem>_<frame>.txt``
     crops/<class name>/a.jpg   each detection cut from the unannotated image (``a_2.jpg``, ... when repeated)
+    predictions.csv            (``--save-csv``) one row per detection, written as detection goes; columns
+                               ``Image Name`` (the source's file name, ``<stem>_<frame>`` for a video frame),
+                               ``Prediction`` (class name), ``Confidence`` (0..1, 6 decimals) and
+                               ``x1, y1, x2, y2`` (box corners in pixels of the original image, 2 decimals)
 
 A label file is written only for images with at least one detection, as YOLOv5 does.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +33,7 @@ LOGGER = logging.getLogger(__name__)
 
 WRITABLE_IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 CROP_GAIN, CROP_PAD = 1.02, 10  # crops are the box enlarged 2 % plus 10 px, as in YOLOv5's save_one_box
+CSV_COLUMNS = ("Image Name", "Prediction", "Confidence", "x1", "y1", "x2", "y2")  # YOLOv5's three, then the box
 
 
 def annotate_detections(
@@ -64,6 +70,12 @@ def output_stem(path: str) -> str:
     return Path(path).stem
 
 
+def frame_stem(item: SourceItem) -> str:
+    """The stem of an image's or frame's output files: ``a`` for ``a.jpg``, ``v_12`` for frame 12 of ``v.mp4``."""
+    stem = output_stem(item.path)
+    return stem if item.frame is None else f"{stem}_{item.frame}"
+
+
 class PredictionWriter:
     """Saves each image or frame's results; call :meth:`close` at the end to finish the videos."""
 
@@ -75,26 +87,32 @@ class PredictionWriter:
         save_txt: bool = False,
         save_conf: bool = False,
         save_crop: bool = False,
+        save_csv: bool = False,
     ) -> None:
         self.save_dir, self.names = Path(save_dir), names
         self.save_image, self.save_txt, self.save_conf, self.save_crop = save_image, save_txt, save_conf, save_crop
         self.labels_saved = 0
         self._video_path: str | None = None
         self._video_writer: cv2.VideoWriter | None = None
-        if save_image or save_txt or save_crop:  # --nosave alone: no folder at all
+        if save_image or save_txt or save_crop or save_csv:  # --nosave alone: no folder at all
             self.save_dir.mkdir(parents=True, exist_ok=True)
         if save_txt:
             (self.save_dir / "labels").mkdir(exist_ok=True)
+        self._csv_file = open(self.save_dir / "predictions.csv", "w", newline="") if save_csv else None
+        if self._csv_file is not None:
+            self._csv = csv.writer(self._csv_file)
+            self._csv.writerow(CSV_COLUMNS)
 
     def write(self, item: SourceItem, detections: np.ndarray, annotated: np.ndarray) -> None:
         """Save one result; ``detections`` is (n, 6) xyxy pixels of ``item.image``, conf, class."""
-        stem = output_stem(item.path)
-        frame_stem = stem if item.frame is None else f"{stem}_{item.frame}"
+        stem, file_stem = output_stem(item.path), frame_stem(item)
         if self.save_txt and len(detections):
-            self._write_labels(self.save_dir / "labels" / f"{frame_stem}.txt", detections, item.image.shape[:2])
+            self._write_labels(self.save_dir / "labels" / f"{file_stem}.txt", detections, item.image.shape[:2])
+        if self._csv_file is not None:
+            self._write_csv(Path(item.path).name if item.frame is None else file_stem, detections)
         if self.save_crop:
             for *xyxy, _, cls in detections.tolist():
-                self._save_crop(item.image, xyxy, self.names[int(cls)], frame_stem)
+                self._save_crop(item.image, xyxy, self.names[int(cls)], file_stem)
         if not self.save_image:
             return
         if item.frame is None:
@@ -103,9 +121,21 @@ class PredictionWriter:
             self._append_frame(item, stem, annotated)
 
     def close(self) -> None:
+        """Finish the open video and ``predictions.csv``."""
+        self._release_video()
+        if self._csv_file is not None:
+            self._csv_file.close()
+            self._csv_file = None
+
+    def _release_video(self) -> None:
         if self._video_writer is not None:
             self._video_writer.release()
         self._video_writer, self._video_path = None, None
+
+    def _write_csv(self, image_name: str, detections: np.ndarray) -> None:
+        for *xyxy, conf, cls in detections.tolist():
+            self._csv.writerow([image_name, self.names[int(cls)], f"{conf:.6f}", *(f"{v:.2f}" for v in xyxy)])
+        self._csv_file.flush()  # rows are on disk as each image is done: a stopped stream keeps what it found
 
     def _write_labels(self, path: Path, detections: np.ndarray, shape: tuple[int, int]) -> None:
         xywhn = xyxy_to_xywhn(detections[:, :4], shape[1], shape[0])
@@ -135,7 +165,7 @@ class PredictionWriter:
 
     def _append_frame(self, item: SourceItem, stem: str, annotated: np.ndarray) -> None:
         if item.path != self._video_path:
-            self.close()
+            self._release_video()
             height, width = annotated.shape[:2]
             path = self.save_dir / f"{stem}.mp4"
             fourcc = cv2.VideoWriter_fourcc(*"mp4v")

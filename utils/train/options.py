@@ -42,6 +42,7 @@ class TrainOptions:
     seed: int = 0
     backbone: str = ""
     nbs: int = 64
+    evolve: int | None = None  # generations of hyperparameter evolution (utils/train/evolve.py); None: one run
     save_dir: str = ""
 
     def __post_init__(self) -> None:
@@ -53,6 +54,8 @@ class TrainOptions:
         check_number("--label-smoothing", self.label_smoothing, 0, 1)
         check_number("--patience", self.patience, 0, integer=True)
         check_number("--nbs", self.nbs, 1, integer=True)
+        if self.evolve is not None:
+            check_number("--evolve", self.evolve, 1, integer=True)
 
     def to_dict(self) -> dict:
         return asdict(self)
