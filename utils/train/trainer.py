@@ -96,7 +96,11 @@ class Trainer:
                     stop = self.end_epoch(epoch, losses)
                 if distributed.broadcast_flag(stop, self.dist):
                     break
-            return self.finish() if self.dist.is_main else {}
+            if not self.dist.is_main:
+                return {}
+            epochs, hours = self.last_epoch + 1 - self.start_epoch, (time.perf_counter() - self.started) / 3600
+            LOGGER.info("%d epochs completed in %.3f hours.", epochs, hours)
+            return self.finish()
         finally:
             if getattr(self, "train_loader", None) is not None:
                 self.train_loader.close()
@@ -391,8 +395,6 @@ class Trainer:
 
     def finish(self) -> dict:
         """Strip optimizers from the final checkpoints, validate best.pt with plots, plot results.csv."""
-        epochs = self.last_epoch + 1 - self.start_epoch
-        LOGGER.info("%d epochs completed in %.3f hours.", epochs, (time.perf_counter() - self.started) / 3600)
         for path in (self.weights_dir / "last.pt", self.weights_dir / "best.pt"):
             if path.exists():
                 checkpoint = load_checkpoint(path)
