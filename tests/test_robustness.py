@@ -130,6 +130,22 @@ def test_model_yaml_numbers(line, fragments, tmp_path, capsys):
     assert_one_line_error(capsys, yolo.main(["--cfg", str(cfg)]), str(cfg), *fragments)
 
 
+@pytest.mark.parametrize(
+    ("flags", "fragments"),
+    [
+        (["--backbone", "efficientnet_bo"], ["unknown backbone 'efficientnet_bo'; did you mean 'efficientnet_b0'?"]),
+        (["--weights", "no/such/best.pt"], ["weights not found: no/such/best.pt"]),
+        (["--hyp", "no/such/hyp.yaml"], ["no/such/hyp.yaml"]),
+        (["--cfg", "configs/models/yolov5q.yaml"], ["yolov5q.yaml"]),
+    ],
+)
+def test_failed_training_start_leaves_no_run_folder(flags, fragments, shapes_yaml, nothing_written, capsys):
+    """Issue 19: a typo used to leave runs/train/expN holding only opt.yaml and hyp.yaml."""
+    argv = ["--data", str(shapes_yaml), "--cfg", "configs/models/yolov5s-efficientnet-b0.yaml", "--project",
+            str(nothing_written), "--device", "cpu", "--epochs", "1", "--workers", "0", *flags]  # fmt: skip
+    assert_one_line_error(capsys, train.main(argv), *fragments)
+
+
 def test_training_names_the_model_yaml_and_writes_nothing(shapes_yaml, nothing_written, tmp_path, capsys):
     cfg = bad_model_yaml(tmp_path, "width_multiple: 1000")
     argv = ["--data", str(shapes_yaml), "--cfg", str(cfg), "--project", str(nothing_written), "--device", "cpu",
