@@ -60,7 +60,8 @@ def train_command(side: str, config: str, epochs: int, seed: int, data_yaml: Pat
         return [sys.executable, "train.py", "--data", str(data_yaml), "--cfg", f"configs/models/{config}.yaml",
                 "--hyp", "configs/hyps/hyp.scratch-low.yaml", *COMMON, *where]  # fmt: skip
     package = subprocess.run([str(THEIR_PYTHON), "-c", "import yolov5, os; print(os.path.dirname(yolov5.__file__))"],
-                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
+    # the last line: on a fresh machine importing yolov5 first prints ultralytics' "Creating new Settings" notice
     cfg, hyp = f"{package}/models/{config}.yaml", f"{package}/data/hyps/hyp.scratch-low.yaml"
     return [str(THEIR_PYTHON), "-m", "yolov5.train", "--data", str(data_yaml), "--cfg", cfg, "--hyp", hyp, *COMMON,
             *where]  # fmt: skip
