@@ -15,6 +15,7 @@ from torch import nn
 from models.backbones import Backbone, Index
 from models.common import C3, SPPF, Bottleneck, Concat, Conv, ModelScale, Upsample
 from models.head import Detect
+from models.recipe import RECIPE_KEY, read_backbone_recipe
 from utils.bounds import check_number
 from utils.errors import UserError
 from utils.suggest import did_you_mean
@@ -34,7 +35,7 @@ MODULES: dict[str, type[nn.Module]] = {
     "Detect": Detect,
 }
 REQUIRED_KEYS = ("nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head")
-OPTIONAL_KEYS = ("ch",)
+OPTIONAL_KEYS = ("ch", RECIPE_KEY)
 MAX_CLASSES = 100_000
 MAX_MULTIPLE = 8.0  # yolov5x uses depth 1.33 and width 1.25; 8 already means ~60x yolov5s's parameters
 
@@ -52,6 +53,7 @@ def check_model_yaml(cfg: dict, source: str) -> None:
             f"{source}: unknown key {unknown[0]!r} (valid keys: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})"
         )
     check_number(f"{source}: nc", cfg["nc"], 1, MAX_CLASSES, integer=True)
+    read_backbone_recipe(cfg, source)
     for key in ("depth_multiple", "width_multiple"):  # 0 or less builds nothing; far above 1 exhausts memory
         check_number(f"{source}: {key}", cfg[key], 0, MAX_MULTIPLE, low_inclusive=False)
 

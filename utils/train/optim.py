@@ -14,13 +14,14 @@ from utils.errors import UserError
 NOMINAL_BATCH_SIZE = 64  # YOLOv5's default: gradients are accumulated up to this many images per optimizer step
 
 
-def parameter_groups(model: nn.Module) -> tuple[list, list, list]:
-    """(weights with decay, norm-layer weights without decay, biases without decay)."""
+def parameter_groups(model: nn.Module, exclude: frozenset[int] = frozenset()) -> tuple[list, list, list]:
+    """(weights with decay, norm-layer weights without decay, biases without decay); parameters whose ``id`` is
+    in ``exclude`` are left out."""
     decay, no_decay, biases = [], [], []
     norm_types = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
     for module in model.modules():
         for name, parameter in module.named_parameters(recurse=False):
-            if not parameter.requires_grad:
+            if not parameter.requires_grad or id(parameter) in exclude:
                 continue
             if name == "bias":
                 biases.append(parameter)
@@ -32,11 +33,22 @@ def parameter_groups(model: nn.Module) -> tuple[list, list, list]:
 
 
 def build_optimizer(
-    model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float
+    model: nn.Module,
+    name: str,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    backbone: nn.Module | None = None,
 ) -> torch.optim.Optimizer:
     """SGD (Nesterov), Adam or AdamW. Group 0 holds the biases (its warmup LR starts high), group 1 the
-    decayed weights, group 2 the norm weights."""
-    decay, no_decay, biases = parameter_groups(model)
+    decayed weights, group 2 the norm weights, as in YOLOv5.
+
+    With ``backbone`` (a module holding the backbone's layers), its parameters leave those groups for groups of
+    their own, in the same order and marked ``"backbone": True`` (biases also ``"bias": True``), so that a
+    ``backbone_recipe`` can give them another learning rate. Empty backbone groups are left out.
+    """
+    held = frozenset(id(p) for p in backbone.parameters()) if backbone is not None else frozenset()
+    decay, no_decay, biases = parameter_groups(model, exclude=held)
     if name == "SGD":
         optimizer = torch.optim.SGD(biases, lr=lr, momentum=momentum, nesterov=True)
     elif name == "Adam":
@@ -47,6 +59,15 @@ def build_optimizer(
         raise UserError(f"--optimizer {name!r}: expected SGD, Adam or AdamW")
     optimizer.add_param_group({"params": decay, "weight_decay": weight_decay})
     optimizer.add_param_group({"params": no_decay, "weight_decay": 0.0})
+    if backbone is not None:
+        own_decay, own_no_decay, own_biases = parameter_groups(backbone)
+        for params, decay_value, is_bias in (
+            (own_biases, 0.0, True), (own_decay, weight_decay, False), (own_no_decay, 0.0, False)
+        ):  # fmt: skip
+            if params:
+                optimizer.add_param_group(
+                    {"params": params, "weight_decay": decay_value, "backbone": True, "bias": is_bias}
+                )
     return optimizer
 
 
@@ -76,10 +97,13 @@ def warmup(
     hyp: dict,
 ) -> None:
     """Ramp LRs from 0 (biases: from ``warmup_bias_lr`` down) to ``initial_lr * epoch_factor``, and momentum
-    from ``warmup_momentum`` to ``momentum``, over the first ``warmup_iterations`` iterations."""
+    from ``warmup_momentum`` to ``momentum``, over the first ``warmup_iterations`` iterations.
+
+    A group's ``lr_scale`` (a backbone recipe's multiplier, 0 while frozen) scales its bias start too."""
     points = [0, warmup_iterations]
     for index, group in enumerate(optimizer.param_groups):
-        start = hyp["warmup_bias_lr"] if index == 0 else 0.0
+        is_bias = index == 0 or group.get("bias", False)
+        start = hyp["warmup_bias_lr"] * group.get("lr_scale", 1.0) if is_bias else 0.0
         group["lr"] = float(np.interp(iteration, points, [start, group["initial_lr"] * epoch_factor]))
         if "momentum" in group:
             group["momentum"] = float(np.interp(iteration, points, [hyp["warmup_momentum"], hyp["momentum"]]))

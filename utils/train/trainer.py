@@ -22,6 +22,7 @@ import yaml
 from torch import nn
 
 from models.backbones.rows import with_backbone, without_pretrained
+from models.recipe import RECIPE_KEY, read_backbone_recipe
 from models.summary import model_summary
 from models.yolo import DetectionModel, load_model_yaml
 from utils import dist as distributed
@@ -157,7 +158,8 @@ class Trainer:
         self.weights_dir = self.save_dir / "weights"
         if self.dist.is_main:
             self.weights_dir.mkdir(parents=True, exist_ok=True)
-            (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self.opt.to_dict(), sort_keys=False))
+            recorded = {**self.opt.to_dict(), RECIPE_KEY: self.recipe.to_dict()}  # from the model YAML
+            (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(recorded, sort_keys=False))
 
     def build_model(self) -> None:
         source = self.resume_checkpoint or (load_checkpoint(self.opt.weights) if self.opt.weights else None)
@@ -181,6 +183,9 @@ class Trainer:
             if self.dist.is_main and not self.resume_checkpoint:
                 LOGGER.info("Transferred %d/%d items from %s", copied, total, self.opt.weights)
         self.frozen = freeze_layers(self.model, layers_to_freeze(self.model, self.opt.freeze))
+        self.recipe = read_backbone_recipe(self.model.yaml, yaml_name)
+        self.recipe_layers = [] if self.recipe.is_default else layers_to_freeze(self.model, ["backbone"])
+        self.recipe_frozen: list[nn.Module] = []
         self.grid_size = max(int(self.model.stride.max()), 32)
         if self.opt.imgsz % self.grid_size:
             raise UserError(
@@ -226,12 +231,15 @@ class Trainer:
     def build_optimizer(self) -> None:
         accumulate = max(round(self.opt.nbs / self.opt.batch_size), 1)
         weight_decay = self.hyp["weight_decay"] * self.opt.batch_size * accumulate / self.opt.nbs
+        backbone = nn.ModuleList(self.model.model[i] for i in self.recipe_layers) if self.recipe_layers else None
         self.optimizer = build_optimizer(
-            self.model, self.opt.optimizer, self.hyp["lr0"], self.hyp["momentum"], weight_decay
+            self.model, self.opt.optimizer, self.hyp["lr0"], self.hyp["momentum"], weight_decay, backbone
         )
         self.lr_curve = lr_curve(self.opt.epochs, self.hyp["lrf"], self.opt.cos_lr)
         for group in self.optimizer.param_groups:
             group["initial_lr"] = self.hyp["lr0"]
+        if self.recipe_layers and self.dist.is_main:
+            LOGGER.info("%s", self.recipe.describe(len(self.recipe_layers)))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ema = ModelEMA(self.model) if self.dist.is_main else None
         self.warmup_iterations = max(round(self.hyp["warmup_epochs"] * len(self.train_loader)), MIN_WARMUP_ITERATIONS)
@@ -263,8 +271,9 @@ class Trainer:
     # --- one epoch ----------------------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int) -> np.ndarray:
         """Train one epoch; return the mean (box, obj, cls) losses (zeros on DDP ranks other than the main one)."""
+        self.apply_backbone_recipe(epoch)
         self.model.train()
-        keep_frozen_in_eval(self.frozen)
+        keep_frozen_in_eval(self.frozen + self.recipe_frozen)
         if self.dist.distributed:  # read once, when the loader's stream starts; it numbers later passes itself
             self.train_loader.sampler.set_epoch(epoch)
         for group in self.optimizer.param_groups:  # warmup overrides it during its iterations
@@ -282,6 +291,29 @@ class Trainer:
             LOGGER.warning("WARNING: %d training images did not decode this epoch; each was replaced by another",
                            undecodable)  # fmt: skip
         return progress.mean_losses
+
+    def apply_backbone_recipe(self, epoch: int) -> None:
+        """Set the backbone groups' LR for ``epoch`` (``lr0 x lr_multiplier``, 0 while frozen) and freeze or
+        unfreeze the backbone. Derived from the epoch alone, so a resumed run lands in the same state.
+
+        Frozen means no gradients and BatchNorm statistics kept; under DDP the gradients still flow (DDP fixes the
+        set of trained parameters when it wraps the model) but the LR of 0 leaves the weights unchanged."""
+        if not self.recipe_layers:
+            return
+        frozen = self.recipe.frozen_at(epoch)
+        scale = 0.0 if frozen else self.recipe.lr_multiplier
+        for group in self.optimizer.param_groups:
+            if group.get("backbone"):
+                group["lr_scale"], group["initial_lr"] = scale, self.hyp["lr0"] * scale
+        user_frozen = {id(layer) for layer in self.frozen}
+        layers = [unwrap(self.model).model[i] for i in self.recipe_layers]
+        layers = [layer for layer in layers if id(layer) not in user_frozen]  # --freeze keeps its own
+        if not self.dist.distributed:
+            for layer in layers:
+                layer.requires_grad_(not frozen)
+        if epoch == self.recipe.frozen_epochs > 0 and self.dist.is_main:
+            LOGGER.info("Epoch %d: the backbone is unfrozen (backbone_recipe.frozen_epochs)", epoch)
+        self.recipe_frozen = layers if frozen else []
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor, epoch: int, index: int) -> dict:
         """One batch: warmup, forward and loss (autocast on CUDA), a stop on a non-finite loss, backward, and an
@@ -342,7 +374,7 @@ class Trainer:
         fitness = metrics.fitness() if metrics else 0.0
         row = [epoch, *losses]
         row += [metrics.mean_precision, metrics.mean_recall, metrics.map50, metrics.map] if metrics else [0.0] * 4
-        row += [*val_losses, *self.epoch_lrs]
+        row += [*val_losses, *self.epoch_lrs[:3]]  # YOLOv5's three groups; a recipe's backbone groups follow
         append_row(self.save_dir / "results.csv", row)
         self.log_tensorboard(epoch, row)
         if fitness > self.best_fitness or self.best_epoch is None:

@@ -72,3 +72,32 @@ def test_ema_moves_towards_the_model():
     assert ema.ema.weight.item() == pytest.approx(0.5)
     ema.update(model)
     assert ema.ema.weight.item() == pytest.approx(0.75)
+
+
+def test_backbone_parameters_get_groups_of_their_own():
+    model = DetectionModel("yolov5n.yaml", nc=2, verbose=False)
+    backbone = torch.nn.ModuleList(model.model[i] for i in range(10))
+    plain = build_optimizer(model, "SGD", 0.01, 0.937, 5e-4)
+    split = build_optimizer(model, "SGD", 0.01, 0.937, 5e-4, backbone)
+    assert [g.get("backbone", False) for g in split.param_groups] == [False] * 3 + [True] * 3
+    assert [g["weight_decay"] for g in split.param_groups] == [0.0, 5e-4, 0.0, 0.0, 5e-4, 0.0]
+    ids = [[id(p) for p in g["params"]] for g in split.param_groups]
+    flat = [i for group in ids for i in group]
+    assert len(flat) == len(set(flat)) == len(list(model.parameters()))  # each parameter in exactly one group
+    assert set(ids[3] + ids[4] + ids[5]) == {id(p) for p in backbone.parameters()}
+    for index in range(3):  # a backbone group holds what the plain group of the same kind held for the backbone
+        held = {id(p) for p in plain.param_groups[index]["params"]} & {id(p) for p in backbone.parameters()}
+        assert set(ids[index + 3]) == held
+
+
+def test_warmup_scales_a_backbone_bias_start_by_its_lr_scale():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    optimizer = build_optimizer(model, "SGD", 0.01, 0.937, 5e-4, backbone=model[0])
+    for group in optimizer.param_groups:
+        group["initial_lr"] = 0.01 * (0.5 if group.get("backbone") else 1.0)
+        group["lr_scale"] = 0.5 if group.get("backbone") else 1.0
+    hyp = {"warmup_bias_lr": 0.1, "warmup_momentum": 0.8, "momentum": 0.937}
+    warmup(optimizer, 0, 100, 1.0, hyp)  # groups: biases, weights, norm weights (none here), backbone's two
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.1, 0.0, 0.0, 0.05, 0.0])
+    warmup(optimizer, 100, 100, 1.0, hyp)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.005])
