@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from timm.layers import Conv2dSame
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+# Convolutions whose output is a plain conv of the input, so a BatchNorm after them folds into their weights:
+# timm's Conv2dSame (TensorFlow "same" padding, used by tf_ models such as EfficientNet-Lite) only pads first.
+FOLDABLE_CONVS = (nn.Conv2d, Conv2dSame)
 
 
 def fuse_conv_bn(model: nn.Module) -> int:
@@ -28,7 +33,7 @@ def fuse_conv_bn(model: nn.Module) -> int:
 
 def _foldable(conv: nn.Module | None, norm: nn.Module | None) -> bool:
     return (
-        type(conv) is nn.Conv2d
+        type(conv) in FOLDABLE_CONVS
         and isinstance(norm, nn.BatchNorm2d)
         and norm.track_running_stats
         and norm.running_mean is not None

@@ -1,6 +1,6 @@
 """Backbone registry. Importing this package registers every shipped backbone."""
 
-from models.backbones import timm_backbone  # noqa: F401  (registers the timm backbones)
+from models.backbones import lite, timm_backbone  # noqa: F401  (register the timm and Lite backbones)
 from models.backbones.contract import BackboneContract
 from models.backbones.layer import Backbone, Index
 from models.backbones.registry import create_backbone, list_backbones, register_backbone

@@ -42,37 +42,45 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_local_weights(module: nn.Module, path: str | Path, model_name: str) -> int:
-    """Copy every tensor of ``path`` whose name and shape match ``module``; return how many matched.
+    """Copy every tensor of the file ``path`` whose name and shape match ``module``: :func:`load_state`."""
+    return load_state(module, read_state_dict(path), str(path), model_name)
+
+
+def load_state(module: nn.Module, state: dict[str, torch.Tensor], origin: str, model_name: str) -> int:
+    """Copy every tensor of ``state`` (read from ``origin``) whose name and shape match ``module``; return how many
+    matched, ``num_batches_tracked`` counters not counted.
 
     Logs the counts of matched, missing, unexpected and shape-mismatched keys. Nothing matching is an error:
     the file belongs to another architecture.
     """
     target = module.state_dict()
-    source = _rename_to_target(read_state_dict(path), target)
+    source = _rename_to_target(state, target)
     matched = {k: v for k, v in source.items() if k in target and v.shape == target[k].shape}
     mismatched = [k for k in source if k in target and source[k].shape != target[k].shape]
-    if not any(not key.endswith("num_batches_tracked") for key in matched):  # a counter alone proves nothing
+    counted = [key for key in matched if not key.endswith("num_batches_tracked")]  # a counter alone proves nothing
+    if not counted:
         example = next(iter(target), "?")
         raise UserError(
-            f"{path}: none of its {len(source)} tensors match backbone {model_name} "
+            f"{origin}: none of its {len(source)} tensors match backbone {model_name} "
             f"(expected names like {example!r}); is it a weights file for {model_name}?"
         )
     module.load_state_dict(matched, strict=False)
-    missing = [k for k in target if k not in matched]
+    tensors = [k for k in target if not k.endswith("num_batches_tracked")]  # counters are not weights
+    missing = [k for k in tensors if k not in matched]
     unexpected = [k for k in source if k not in target]
     LOGGER.info(
         "%s: loaded %d/%d backbone tensors from %s (missing %d%s, unexpected %d%s, shape mismatch %d)",
         model_name,
-        len(matched),
-        len(target),
-        path,
+        len(counted),
+        len(tensors),
+        origin,
         len(missing),
         _examples(missing),
         len(unexpected),
         _examples(unexpected),
         len(mismatched),
     )
-    return len(matched)
+    return len(counted)
 
 
 def _rename_to_target(source: dict[str, torch.Tensor], target: dict) -> dict[str, torch.Tensor]:
