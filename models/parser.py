@@ -12,6 +12,7 @@ import logging
 
 from torch import nn
 
+from models.activations import ACTIVATION_KEY, activation_factory, replace_conv_activations
 from models.backbones import Backbone, Index
 from models.common import C3, SPPF, Bottleneck, Concat, Conv, ModelScale, Upsample
 from models.head import Detect
@@ -35,7 +36,7 @@ MODULES: dict[str, type[nn.Module]] = {
     "Detect": Detect,
 }
 REQUIRED_KEYS = ("nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head")
-OPTIONAL_KEYS = ("ch", RECIPE_KEY)
+OPTIONAL_KEYS = ("ch", ACTIVATION_KEY, RECIPE_KEY)
 MAX_CLASSES = 100_000
 MAX_MULTIPLE = 8.0  # yolov5x uses depth 1.33 and width 1.25; 8 already means ~60x yolov5s's parameters
 
@@ -54,6 +55,8 @@ def check_model_yaml(cfg: dict, source: str) -> None:
         )
     check_number(f"{source}: nc", cfg["nc"], 1, MAX_CLASSES, integer=True)
     read_backbone_recipe(cfg, source)
+    if cfg.get(ACTIVATION_KEY) is not None:
+        activation_factory(cfg[ACTIVATION_KEY], source)
     for key in ("depth_multiple", "width_multiple"):  # 0 or less builds nothing; far above 1 exhausts memory
         check_number(f"{source}: {key}", cfg[key], 0, MAX_MULTIPLE, low_inclusive=False)
 
@@ -93,7 +96,10 @@ def parse_model(
         layers.append(layer)
         channels.append(layer.out_channels)
         strides.append(layer.out_strides)
-    return nn.Sequential(*layers), sorted(save)
+    model = nn.Sequential(*layers)
+    if cfg.get(ACTIVATION_KEY) is not None:  # this model's Conv blocks only: nothing process-wide changes
+        replace_conv_activations(model, activation_factory(cfg[ACTIVATION_KEY], source), Conv)
+    return model, sorted(save)
 
 
 def _rows(cfg: dict, source: str) -> list[tuple[str, int, list]]:
