@@ -50,9 +50,9 @@ def check_model_yaml(cfg: dict, source: str) -> None:
         raise UserError(f"{source}: missing key {missing[0]!r} (a model YAML needs {', '.join(REQUIRED_KEYS)})")
     unknown = [key for key in cfg if key not in REQUIRED_KEYS + OPTIONAL_KEYS]
     if unknown:
-        raise UserError(
-            f"{source}: unknown key {unknown[0]!r} (valid keys: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})"
-        )
+        valid = REQUIRED_KEYS + OPTIONAL_KEYS
+        hint = did_you_mean(str(unknown[0]), valid)
+        raise UserError(f"{source}: unknown key {unknown[0]!r}{hint} (valid keys: {', '.join(valid)})")
     check_number(f"{source}: nc", cfg["nc"], 1, MAX_CLASSES, integer=True)
     read_backbone_recipe(cfg, source)
     if cfg.get(ACTIVATION_KEY) is not None:

@@ -303,7 +303,7 @@ def minimal_cfg() -> dict:
     ("edit", "message"),
     [
         (lambda c: c.pop("anchors"), "missing key 'anchors'"),
-        (lambda c: c.update(activation="nn.ReLU()"), "unknown key 'activation'"),
+        (lambda c: c.update(activations="nn.ReLU()"), "unknown key 'activations'; did you mean 'activation'"),
         (
             lambda c: c["backbone"].__setitem__(2, [-1, 3, "C4", [128]]),
             "backbone row 2 .*unknown module 'C4'; did you mean 'C3'",

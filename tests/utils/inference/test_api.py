@@ -204,8 +204,9 @@ def test_onnx_export_gives_the_boxes_of_the_checkpoint(shapes_weights: Path, sha
     weights = shutil.copy(shapes_weights, tmp_path / "best.pt")
     export(weights, ExportOptions(include=("onnx",), imgsz=SIZE, dynamic=True))
     images = [str(p) for p in sorted((shapes_root / "images" / "val").glob("*.jpg"))[:4]]
-    from_pt = load(weights, device="cpu")(images, size=SIZE)
-    from_onnx = load(tmp_path / "best.onnx", device="cpu")(images, size=SIZE)
+    pt_model, onnx_model = load(weights, device="cpu"), load(tmp_path / "best.onnx", device="cpu")
+    pt_model.conf = onnx_model.conf = 0.1  # the briefly trained detector is rarely 0.25 sure; a few boxes are enough
+    from_pt, from_onnx = pt_model(images, size=SIZE), onnx_model(images, size=SIZE)
     assert sum(len(p) for p in from_pt.pred) > 0 and from_onnx.names == from_pt.names
     for pt_boxes, onnx_boxes in zip(from_pt.xyxy, from_onnx.xyxy):
         assert onnx_boxes.shape == pt_boxes.shape
