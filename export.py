@@ -4,6 +4,7 @@
     python export.py --weights best.pt --include onnx --dynamic --simplify --opset 17
     python export.py --weights best.pt --include openvino --half          # FP16 IR weights, any device
     python export.py --weights best.pt --include engine --device 0 --half  # TensorRT, NVIDIA GPU + tensorrt
+    python export.py --weights best.pt --include onnx openvino --int8 --data data.yaml  # INT8, calibrated
 
 Files go beside the weights, named as YOLOv5 names them: ``best.torchscript``, ``best.onnx``,
 ``best_openvino_model/best.xml`` (+ ``.bin``, ``metadata.yaml``), ``best.engine``. ``detect.py --weights`` reads
@@ -33,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--half", action="store_true", help="FP16: OpenVINO weights; TorchScript/ONNX/TensorRT on GPU")
     parser.add_argument("--device", default="cpu", help="cuda device, i.e. 0 or cpu")
     parser.add_argument("--workspace", type=int, default=4, help="TensorRT workspace size (GB)")
+    parser.add_argument("--int8", action="store_true",
+                        help="INT8 onnx/openvino (best_int8.onnx, best_int8_openvino_model/) for VNNI/AMX CPUs; "
+                             "needs --data for calibration")  # fmt: skip
+    parser.add_argument("--data", default=None, help="dataset YAML whose train images calibrate --int8")
+    parser.add_argument("--int8-images", type=int, default=300, help="how many train images calibrate --int8")
     parser.add_argument("--check-image", default=None, help="image for the self-check (default: a synthetic scene)")
     return parser.parse_args(argv)
 

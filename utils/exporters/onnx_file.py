@@ -55,12 +55,21 @@ def export_onnx(
     onnx.checker.check_model(proto)
     if simplify:
         proto = _slim(proto)
-    del proto.metadata_props[:]
-    for key, value in {"stride": str(metadata["stride"]), "names": json.dumps(metadata["names"])}.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    set_metadata(proto, metadata)
     onnx.save(proto, str(path))
     return path
+
+
+def set_metadata(proto, metadata: dict) -> None:
+    """Replace ``proto``'s ``metadata_props`` with ``stride`` (an int as text), ``names`` (a JSON list) and, for a
+    quantized file, ``precision`` (``int8``)."""
+    del proto.metadata_props[:]
+    entries = {"stride": str(metadata["stride"]), "names": json.dumps(metadata["names"])}
+    if "precision" in metadata:
+        entries["precision"] = str(metadata["precision"])
+    for key, value in entries.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
 
 
 def _slim(proto):

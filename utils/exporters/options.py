@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from utils.bounds import check_image_size, check_number
+from utils.errors import UserError
+from utils.exporters.calibration import DEFAULT_CALIBRATION_IMAGES
 from utils.exporters.onnx_file import DEFAULT_OPSET, MIN_OPSET
+
+INT8_FORMATS = ("onnx", "openvino")
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class ExportOptions:
     - ``half``: float16 (TorchScript, ONNX and TensorRT need CUDA; OpenVINO stores float16 weights on any device).
     - ``device``: where the model is traced; ``workspace``: TensorRT's builder memory in GB.
     - ``check_image``: the photo the self-check letterboxes (None: a synthetic scene).
+    - ``int8``: ONNX and OpenVINO files quantized to 8-bit integers (``best_int8.onnx``,
+      ``best_int8_openvino_model/``), calibrated on ``int8_images`` train images of the dataset YAML ``data``.
     """
 
     include: Sequence[str] = ("torchscript",)
@@ -34,9 +40,20 @@ class ExportOptions:
     device: str = "cpu"
     workspace: int = 4
     check_image: str | Path | None = None
+    int8: bool = False
+    data: str | Path | None = None
+    int8_images: int = DEFAULT_CALIBRATION_IMAGES
 
     def __post_init__(self) -> None:
         check_image_size("--imgsz", self.imgsz)
         check_number("--batch-size", self.batch_size, 1, integer=True)
         check_number("--opset", self.opset, MIN_OPSET, integer=True)
         check_number("--workspace", self.workspace, 1, integer=True)
+        check_number("--int8-images", self.int8_images, 1, integer=True)
+        if self.int8 and self.data is None:
+            raise UserError("--int8 needs calibration images: add --data DATA.yaml (its train split is used)")
+        if self.int8 and self.half:
+            raise UserError("--int8 and --half: choose one precision")
+        others = [f for f in self.include if str(f).lower() not in INT8_FORMATS]
+        if self.int8 and others:
+            raise UserError(f"--int8 quantizes onnx and openvino only, not {' '.join(map(str, others))}")

@@ -94,7 +94,8 @@ class DetectMultiBackend(nn.Module):
     ``fixed_shape`` (``(H, W)`` the model must be fed, or ``None`` when any stride multiple works), ``fixed_batch``
     (the batch size a static ONNX/OpenVINO graph takes, else ``None``), ``format``
     (``"pt"``, ``"torchscript"``, ``"onnx"``, ``"openvino"``), ``fp16`` (float16 tensors are fed: CUDA only),
-    ``precision`` (what the model computes in: ``"f32"``, ``"f16"`` or OpenVINO's ``"bf16"``), ``device``, and
+    ``precision`` (what the model computes in: ``"f32"``, ``"f16"`` or OpenVINO's ``"bf16"``, with ``"int8+"``
+    before it for a file ``export.py --int8`` wrote), ``device``, and
     ``model`` (the ``DetectionModel`` for ``.pt``, else ``None``; test-time augmentation needs it).
 
     ``weights`` may also be a ``DetectionModel`` in memory (one built from a YAML, untrained, for the Python API):
@@ -120,6 +121,8 @@ class DetectMultiBackend(nn.Module):
         loader = {"pt": self._load_pt, "torchscript": self._load_torchscript, "onnx": self._load_onnx,
                   "openvino": self._load_openvino}[self.format]  # fmt: skip
         metadata = self._adopt_model(weights) if in_memory else loader(path)
+        if metadata.get("precision") == "int8":  # export.py --int8: integer layers, the head in self.precision
+            self.precision = f"int8+{self.precision}"
         if not metadata.get("stride") or not metadata.get("names"):
             LOGGER.warning("%s: no stride/names metadata; assuming stride %d and names class0..", path, DEFAULT_STRIDE)
         self.stride = _metadata_stride(metadata.get("stride"), path)
@@ -178,7 +181,7 @@ class DetectMultiBackend(nn.Module):
         self.fixed_shape = _static_hw(model_input.shape)
         self.fixed_batch = _static_batch(model_input.shape)
         props = self.session.get_modelmeta().custom_metadata_map
-        return {"stride": props.get("stride"), "names": props.get("names")}
+        return {"stride": props.get("stride"), "names": props.get("names"), "precision": props.get("precision")}
 
     def _load_openvino(self, path: Path) -> dict:
         import openvino

@@ -1,0 +1,136 @@
+"""export.py --int8: ONNX Runtime QDQ and NNCF OpenVINO quantization, the Detect head left in float.
+
+Fast tests quantize the seeded untrained yolov5n at 64 px on a few shapes images and read the written graphs
+(which convolutions get integer inputs, what the metadata says); the slow test scores a trained model's INT8 files
+against its float32 ONNX file with val.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+import export
+import val
+from models.yolo import DetectionModel
+from utils.exporters.head_scope import head_prefix
+from utils.inference.backends import DetectMultiBackend
+
+SIZE = 64
+HEAD = "/model/model.24/"  # yolov5n's Detect is row 24
+OUTPUT_CHANNELS = 3 * (5 + 3)  # three anchors per level, box + objectness + three classes
+
+
+def int8_export(weights: Path, data_yaml: Path, folder: Path, formats: tuple[str, ...], size: int = SIZE,
+                images: int = 8) -> Path:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = shutil.copy(weights, folder / "best.pt")
+    argv = ["--weights", str(copy), "--include", *formats, "--imgsz", str(size), "--int8", "--data", str(data_yaml),
+            "--int8-images", str(images)]  # fmt: skip
+    assert export.main(argv) == 0
+    return Path(copy)
+
+
+@pytest.fixture(scope="module")
+def quantized(untrained_weights: Path, shapes_yaml: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return int8_export(untrained_weights, shapes_yaml, tmp_path_factory.mktemp("int8"), ("onnx", "openvino"))
+
+
+def test_the_head_prefix_names_the_detect_row():
+    assert head_prefix(DetectionModel("yolov5n.yaml", nc=3, verbose=False)) == HEAD
+    assert head_prefix(DetectionModel("yolov5s-efficientnet-b0.yaml", nc=3, verbose=False)).startswith("/model/model.")
+
+
+def test_onnx_int8_quantizes_every_convolution_but_the_heads(quantized: Path):
+    proto = onnx.load(str(quantized.parent / "best_int8.onnx"))
+    dequantized = {output for node in proto.graph.node if node.op_type == "DequantizeLinear" for output in node.output}
+    convs = [node for node in proto.graph.node if node.op_type == "Conv"]
+    weights = {tensor.name: tensor for tensor in proto.graph.initializer}
+    head = [conv for conv in convs if conv.name.startswith(HEAD)]
+    body = [conv for conv in convs if not conv.name.startswith(HEAD)]
+    assert len(head) == 3 and len(body) == 57
+    for conv in head:  # float weights of the 24 output channels (its input is the neck's, rounded like all others)
+        assert conv.input[1] not in dequantized
+        assert weights[conv.input[1]].dims[0] == OUTPUT_CHANNELS and weights[conv.input[1]].data_type == 1
+    assert all(conv.input[0] in dequantized and conv.input[1] in dequantized for conv in body)
+    rounded = [node.input[0] for node in proto.graph.node if node.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert rounded and not [tensor for tensor in rounded if tensor.startswith(HEAD)]  # nothing the head computes
+    assert {p.key: p.value for p in proto.metadata_props}["precision"] == "int8"
+
+
+def test_openvino_int8_quantizes_every_convolution_but_the_heads(quantized: Path):
+    import openvino
+
+    model = openvino.Core().read_model(str(quantized.parent / "best_int8_openvino_model" / "best_int8.xml"))
+    convs = [op for op in model.get_ops() if op.get_type_name() == "Convolution"]
+    integer_fed = {op.get_friendly_name() for op in convs if _fed_by_fake_quantize(op.input_value(0).get_node())}
+    head = {op.get_friendly_name() for op in convs if op.get_friendly_name().startswith(HEAD)}
+    assert len(head) == 3 and len(convs) == 60
+    assert integer_fed == {op.get_friendly_name() for op in convs} - head
+    metadata = (quantized.parent / "best_int8_openvino_model" / "metadata.yaml").read_text()
+    assert "precision: int8" in metadata
+
+
+def _fed_by_fake_quantize(node) -> bool:
+    """Whether every path into ``node``'s output starts at a FakeQuantize, through ops that move values without
+    computing new ones (Concat, MaxPool, Interpolate)."""
+    kind = node.get_type_name()
+    if kind == "FakeQuantize":
+        return True
+    if kind in ("Concat", "MaxPool", "Interpolate"):
+        return all(
+            _fed_by_fake_quantize(value.get_node()) for value in node.input_values()[: 1 if kind != "Concat" else None]
+        )
+    return False
+
+
+@pytest.mark.parametrize("name", ["best_int8.onnx", "best_int8_openvino_model"])
+def test_int8_files_load_and_stay_near_float(quantized: Path, name: str):
+    """Boxes of the untrained model sit near their anchor priors: within a pixel of float32 on average."""
+    images = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    backend = DetectMultiBackend(quantized.parent / name)
+    reference = DetectMultiBackend(quantized)
+    assert backend.precision == "int8+f32" and backend.names == reference.names
+    with torch.inference_mode():
+        ours, theirs = backend(images), reference.model(images)[0]
+    assert ours.shape == theirs.shape
+    assert (ours[..., :4] - theirs[..., :4]).abs().mean() < 1.0
+    assert (ours[..., 4:] - theirs[..., 4:]).abs().mean() < 0.02
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "--int8 needs calibration images: add --data DATA.yaml"),
+        (["--data", "x.yaml", "--half"], "--int8 and --half: choose one precision"),
+        (["--data", "x.yaml", "--include", "torchscript"], "--int8 quantizes onnx and openvino only, not torchscript"),
+        (["--data", "x.yaml", "--int8-images", "0"], "--int8-images 0: expected an integer of at least 1"),
+        (["--data", "missing.yaml"], "missing.yaml"),
+    ],
+)
+def test_int8_mistakes_are_one_line(untrained_weights: Path, tmp_path: Path, capsys, extra: list[str], message: str):
+    weights = shutil.copy(untrained_weights, tmp_path / "best.pt")
+    argv = ["--weights", str(weights), "--include", "onnx", "--imgsz", str(SIZE), "--int8", *extra]
+    assert export.main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]  # nothing written
+
+
+@pytest.mark.slow
+def test_int8_files_score_like_float(shapes_weights: Path, shapes_yaml: Path, tmp_path: Path):
+    """The trained shapes detector at 160 px: each INT8 file within 0.01 mAP@0.5:0.95 of the float32 ONNX file
+    fed the same square letterboxed batches (the acceptance bar of the INT8 issue)."""
+    weights = int8_export(shapes_weights, shapes_yaml, tmp_path, ("onnx", "openvino"), size=160, images=128)
+    assert export.main(["--weights", str(weights), "--include", "onnx", "--imgsz", "160"]) == 0
+    maps = {}
+    for name in ("best.onnx", "best_int8.onnx", "best_int8_openvino_model"):
+        argv = ["--weights", str(tmp_path / name), "--data", str(shapes_yaml), "--imgsz", "160", "--workers", "0",
+                "--project", str(tmp_path / "val"), "--name", name]  # fmt: skip
+        maps[name] = val.run(val.parse_args(argv))[0].map
+    assert maps["best.onnx"] > 0.05, maps
+    assert all(abs(value - maps["best.onnx"]) < 0.01 for value in maps.values()), maps
