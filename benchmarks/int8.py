@@ -64,7 +64,7 @@ def runners(files: dict[str, Path], threads: int, bf16: bool) -> dict:
     import torch
 
     from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
-    from utils.inference.backends import _single_xml
+    from utils.inference.model_files import single_xml
     from utils.inference.openvino_runtime import BF16, F32, compile_for_cpu
 
     torch.set_num_threads(threads)
@@ -80,7 +80,7 @@ def runners(files: dict[str, Path], threads: int, bf16: bool) -> dict:
         if row.endswith("bf16") and not bf16:
             continue
         properties = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
-        compiled = compile_for_cpu(core, str(_single_xml(files[row])), BF16 if "bf16" in row else F32, properties)
+        compiled = compile_for_cpu(core, str(single_xml(files[row])), BF16 if "bf16" in row else F32, properties)
         out[row] = lambda x, c=compiled: c(x)[c.output(0)]
     return out
 

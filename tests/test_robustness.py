@@ -209,7 +209,7 @@ def test_hand_edited_checkpoint_is_one_line(untrained_weights, tmp_path, capsys)
 
 def test_onnx_stride_that_is_not_an_integer(tmp_path):
     from utils.errors import UserError
-    from utils.inference.backends import _metadata_stride
+    from utils.inference.model_files import metadata_stride as _metadata_stride
 
     assert _metadata_stride("32", tmp_path) == 32 and _metadata_stride(None, tmp_path) == 32
     for bad in ("32.5", "x", "-8"):

@@ -7,21 +7,29 @@ Formats, named in every function name:
 - ``xywhn``: ``xywh`` divided by the image width and height, so 0..1 (YOLO label files).
 
 All functions take ``(..., 4)`` boxes, return a new array/tensor of the same type and never modify their input.
+torch is not imported here: the torch-free detect path (:mod:`utils.deploy`) uses these functions on numpy arrays.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
 
-Boxes = TypeVar("Boxes", np.ndarray, torch.Tensor)
+if TYPE_CHECKING:
+    import torch
+
+Boxes = TypeVar("Boxes", np.ndarray, "torch.Tensor")
+
+
+def _is_tensor(value: object) -> bool:
+    """Whether ``value`` is a torch tensor, without importing torch (a tensor means torch is loaded already)."""
+    return type(value).__module__.partition(".")[0] == "torch"
 
 
 def _copy(boxes: Boxes) -> Boxes:
     """Return a float copy so conversions never write into (or truncate to) the caller's integer data."""
-    if isinstance(boxes, torch.Tensor):
+    if _is_tensor(boxes):
         return boxes.clone() if boxes.is_floating_point() else boxes.float()
     return boxes.astype(np.float32) if not np.issubdtype(boxes.dtype, np.floating) else boxes.copy()
 
@@ -70,7 +78,7 @@ def clip_boxes(boxes: Boxes, shape: tuple[int, int]) -> Boxes:
     """Clip ``xyxy`` pixel boxes to an image of ``shape = (height, width)``."""
     height, width = shape[:2]
     out = _copy(boxes)
-    if isinstance(out, torch.Tensor):
+    if _is_tensor(out):
         out[..., 0::2] = out[..., 0::2].clamp(0, width)
         out[..., 1::2] = out[..., 1::2].clamp(0, height)
     else:
@@ -118,8 +126,8 @@ def box_iou(boxes1: Boxes, boxes2: Boxes, eps: float = 1e-7) -> Boxes:
 
 
 def _maximum(a: Boxes, b: Boxes) -> Boxes:
-    return torch.maximum(a, b) if isinstance(a, torch.Tensor) else np.maximum(a, b)
+    return a.maximum(b) if _is_tensor(a) else np.maximum(a, b)
 
 
 def _minimum(a: Boxes, b: Boxes) -> Boxes:
-    return torch.minimum(a, b) if isinstance(a, torch.Tensor) else np.minimum(a, b)
+    return a.minimum(b) if _is_tensor(a) else np.minimum(a, b)

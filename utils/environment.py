@@ -6,8 +6,10 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "yolov5-backbones"
@@ -37,6 +39,8 @@ def cpu_name() -> str:
 
 
 def device_description(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         properties = torch.cuda.get_device_properties(device)
         return f"CUDA:{device.index or 0} ({properties.name}, {properties.total_memory / 2**30:.0f} GiB)"
@@ -47,6 +51,14 @@ def device_description(device: torch.device) -> str:
 
 def banner(device: torch.device, run_folder: str | Path | None = None) -> str:
     """``yolov5-backbones 2590dea, Python 3.11.7, torch 2.14.1, CPU (AMD EPYC ..., 2 threads of 2 CPUs) -> runs/x``."""
+    import torch
+
     text = (f"{PROJECT} {code_version()}, Python {platform.python_version()}, torch {torch.__version__}, "
             f"{device_description(device)}")  # fmt: skip
     return f"{text} -> {run_folder}" if run_folder is not None else text
+
+
+def runtime_banner(runtime: str, version: str) -> str:
+    """The banner of the torch-free path: ``yolov5-backbones 2590dea, Python 3.11.7, onnxruntime 1.32.0, CPU (...)``."""
+    return (f"{PROJECT} {code_version()}, Python {platform.python_version()}, {runtime} {version}, CPU ({cpu_name()}, "
+            f"{os.cpu_count()} CPUs)")  # fmt: skip

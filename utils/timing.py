@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import time
 
-import torch
-
 
 class LapClock:
-    """Seconds between successive :meth:`lap` calls (the first lap counts from construction) on ``device``."""
+    """Seconds between successive :meth:`lap` calls (the first lap counts from construction) on ``device`` (a
+    ``torch.device`` or its name; torch is imported only for a CUDA device, so the torch-free path can time too)."""
 
-    def __init__(self, device: torch.device | str) -> None:
-        self.device = torch.device(device)
+    def __init__(self, device: object) -> None:
+        self.cuda = str(device).startswith("cuda")
+        self.device = device
         self.last = self._now()
 
     def _now(self) -> float:
-        if self.device.type == "cuda":
+        if self.cuda:
+            import torch
+
             torch.cuda.synchronize(self.device)
         return time.perf_counter()
 

@@ -32,25 +32,31 @@ CPU has it (see :mod:`utils.inference.openvino_runtime`: its own default would b
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from utils.class_names import names_list
 from utils.errors import UserError
+from utils.inference.model_files import (
+    DEFAULT_STRIDE,
+    OPENVINO_METADATA,
+    SUFFIXES,
+    ExportedModel,
+    first_line,
+    format_of,
+    metadata_names,
+    metadata_stride,
+    open_exported,
+)
 
 LOGGER = logging.getLogger(__name__)
 
-DEFAULT_STRIDE = 32
 TORCHSCRIPT_METADATA = "config.txt"  # the _extra_files key holding the JSON metadata
-OPENVINO_METADATA = "metadata.yaml"
-SUFFIXES = (".pt", ".torchscript", ".onnx", ".xml", "_openvino_model/")
+__all__ = ["DEFAULT_STRIDE", "OPENVINO_METADATA", "SUFFIXES", "BackendDetector", "DetectMultiBackend"]
 
 
 def decoded_only(model: nn.Module) -> nn.Module:
@@ -107,7 +113,7 @@ class DetectMultiBackend(nn.Module):
         in_memory = isinstance(weights, nn.Module)
         path = Path(f"<{type(weights).__name__} in memory>" if in_memory else weights)
         self.device = torch.device(device)
-        self.format = "pt" if in_memory else _format_of(path)
+        self.format = "pt" if in_memory else format_of(path)
         self.fp16 = fp16 and self.device.type == "cuda" and self.format != "openvino"
         self._half_asked = fp16
         if fp16 and not self.fp16 and self.format != "openvino":
@@ -125,8 +131,8 @@ class DetectMultiBackend(nn.Module):
             self.precision = f"int8+{self.precision}"
         if not metadata.get("stride") or not metadata.get("names"):
             LOGGER.warning("%s: no stride/names metadata; assuming stride %d and names class0..", path, DEFAULT_STRIDE)
-        self.stride = _metadata_stride(metadata.get("stride"), path)
-        self.names = _metadata_names(metadata.get("names"), path) or [f"class{i}" for i in range(self._num_classes())]
+        self.stride = metadata_stride(metadata.get("stride"), path)
+        self.names = metadata_names(metadata.get("names"), path) or [f"class{i}" for i in range(self._num_classes())]
         fixed = f", fixed input {self.fixed_shape[0]}x{self.fixed_shape[1]}" if self.fixed_shape else ""
         where = "CPU" if self.format == "openvino" else self.device.type.upper()
         LOGGER.info("Loaded %s (%s, %s on %s): %d classes, stride %d%s", path, self.format, self.precision, where,
@@ -158,7 +164,7 @@ class DetectMultiBackend(nn.Module):
                 warnings.simplefilter("ignore", FutureWarning)
                 self.jit = torch.jit.load(str(path), _extra_files=extra, map_location=self.device).eval()
         except Exception as error:
-            raise UserError(f"{path}: not a TorchScript file ({_first_line(error)})") from None
+            raise UserError(f"{path}: not a TorchScript file ({first_line(error)})") from None
         self.jit = self.jit.half() if self.fp16 else self.jit.float()
         metadata = _parse_json(extra[TORCHSCRIPT_METADATA], path) if extra[TORCHSCRIPT_METADATA] else {}
         if metadata.get("imgsz") and not metadata.get("dynamic", False):
@@ -166,47 +172,17 @@ class DetectMultiBackend(nn.Module):
         return metadata
 
     def _load_onnx(self, path: Path) -> dict:
-        import onnxruntime
-
-        providers = ["CPUExecutionProvider"]
-        if self.device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": self.device.index or 0}))
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), providers=providers)
-        except Exception as error:
-            raise UserError(f"{path}: onnxruntime cannot load it ({_first_line(error)})") from None
-        model_input = self.session.get_inputs()[0]
-        self.input_name, self.output_name = model_input.name, self.session.get_outputs()[0].name
-        self.input_dtype = np.float16 if model_input.type == "tensor(float16)" else np.float32
-        self.fixed_shape = _static_hw(model_input.shape)
-        self.fixed_batch = _static_batch(model_input.shape)
-        props = self.session.get_modelmeta().custom_metadata_map
-        return {"stride": props.get("stride"), "names": props.get("names"), "precision": props.get("precision")}
+        cuda = self.device.index or 0 if self.device.type == "cuda" else None
+        return self._adopt_exported(open_exported(path, "onnx", cuda_index=cuda))
 
     def _load_openvino(self, path: Path) -> dict:
-        import openvino
+        exported = open_exported(path, "openvino", half=self._half_asked)
+        self.precision = exported.precision
+        return self._adopt_exported(exported)
 
-        from utils.inference.openvino_runtime import choose_precision, compile_for_cpu
-
-        xml = path if path.suffix == ".xml" else _single_xml(path)
-        core = openvino.Core()
-        try:
-            model = core.read_model(str(xml))
-        except Exception as error:
-            raise UserError(f"{xml}: OpenVINO cannot read it ({_first_line(error)})") from None
-        shape = model.input(0).get_partial_shape()
-        if shape.is_static:
-            self.fixed_shape = _static_hw(list(shape.to_shape()))
-        if shape[0].is_static:
-            self.fixed_batch = shape[0].get_length()
-        self.precision = choose_precision(core, self._half_asked)
-        self.compiled = compile_for_cpu(core, model, self.precision)
-        sidecar = xml.parent / OPENVINO_METADATA
-        if not sidecar.is_file():
-            return {}
-        from utils.yaml_io import read_yaml_mapping
-
-        return read_yaml_mapping(sidecar, "OpenVINO metadata")
+    def _adopt_exported(self, exported: ExportedModel) -> dict:
+        self.exported, self.fixed_shape, self.fixed_batch = exported, exported.fixed_shape, exported.fixed_batch
+        return exported.metadata
 
     # -- inference ---------------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -225,12 +201,7 @@ class DetectMultiBackend(nn.Module):
             return self.model(images.half() if self.fp16 else images.float())[0].float()
         if self.format == "torchscript":
             return self.jit(images.half() if self.fp16 else images.float()).float()
-        array = images.detach().cpu().numpy()
-        if self.format == "onnx":
-            output = self.session.run([self.output_name], {self.input_name: array.astype(self.input_dtype)})[0]
-        else:
-            output = self.compiled(array.astype(np.float32))[self.compiled.output(0)]
-        return torch.from_numpy(np.asarray(output, dtype=np.float32)).to(images.device)
+        return torch.from_numpy(self.exported.run(images.detach().cpu().numpy())).to(images.device)
 
     def warmup(self, imgsz: tuple[int, int]) -> None:
         """One forward pass on zeros, so the first real image's timing excludes lazy initialisation."""
@@ -244,69 +215,6 @@ class DetectMultiBackend(nn.Module):
             return int(self.forward(torch.zeros(1, 3, *size, device=self.device)).shape[-1]) - 5
 
 
-def _format_of(path: Path) -> str:
-    name = str(path).rstrip("/\\")
-    if name.endswith(".pt"):
-        return "pt"
-    if name.endswith(".torchscript"):
-        return "torchscript"
-    if name.endswith(".onnx"):
-        return "onnx"
-    if name.endswith(".xml") or name.endswith("_openvino_model") or (path.is_dir() and any(path.glob("*.xml"))):
-        return "openvino"
-    raise UserError(f"{path}: unknown model format (expected one of {', '.join(SUFFIXES)})")
-
-
-def _single_xml(folder: Path) -> Path:
-    xmls = sorted(folder.glob("*.xml"))
-    if len(xmls) != 1:
-        raise UserError(f"{folder}: expected one OpenVINO .xml file in the folder, found {len(xmls)}")
-    return xmls[0]
-
-
-def _static_hw(shape: list) -> tuple[int, int] | None:
-    """(H, W) when the last two dims of an NCHW input shape are fixed integers, else None (dynamic)."""
-    height, width = shape[-2], shape[-1]
-    if isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0:
-        return height, width
-    return None
-
-
-def _static_batch(shape: list) -> int | None:
-    """The batch size of an NCHW input shape when it is a fixed integer, else None."""
-    return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-
-
-def _metadata_stride(stride: object, path: Path) -> int:
-    """The largest stride from metadata (an int, or its text as ONNX stores it); missing: the default, 32."""
-    if stride in (None, ""):
-        return DEFAULT_STRIDE
-    try:
-        value = int(str(stride))
-    except ValueError:
-        raise UserError(f"{path}: metadata 'stride' must be a positive integer, found {stride!r:.40}") from None
-    if value <= 0:
-        raise UserError(f"{path}: metadata 'stride' must be a positive integer, found {value}")
-    return value
-
-
-def _metadata_names(names: object, path: Path) -> list[str]:
-    """Class names from metadata: a list or an index-keyed dict, or either one as text (JSON or a Python literal)."""
-    return names_list(_parse_literal(names, path) if isinstance(names, str) else names, path)
-
-
-def _parse_literal(text: str, path: Path) -> object:
-    """JSON first; then a Python literal (YOLOv5 writes ``str(dict)``), read with ``ast.literal_eval``, no eval."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        raise UserError(f"{path}: unreadable metadata 'names' ({text[:60]!r}...)") from None
-
-
 def _parse_json(text: str | bytes, path: Path) -> dict:
     try:
         data = json.loads(text)
@@ -315,8 +223,3 @@ def _parse_json(text: str | bytes, path: Path) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{path}: metadata {TORCHSCRIPT_METADATA} must be a JSON object")
     return data
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:200]

@@ -14,25 +14,24 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from utils.boxes import scale_boxes
-from utils.device import select_device
-from utils.environment import banner
 from utils.errors import UserError
-from utils.inference.backends import DetectMultiBackend
 from utils.inference.options import PredictOptions
 from utils.inference.prediction_writer import PredictionWriter, annotate_detections, frame_stem
 from utils.inference.sources import iterate_source
-from utils.inference.visualize import FeatureVisualizer
 from utils.letterbox import height_width, letterbox, stride_aligned
-from utils.nms import non_max_suppression
 from utils.run_dir import increment_path
 from utils.timing import LapClock
+
+if TYPE_CHECKING:  # torch is imported only on the torch path: an ONNX/OpenVINO model on the CPU runs without it
+    from utils.inference.backends import DetectMultiBackend
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,28 +57,32 @@ def predict(options: PredictOptions) -> PredictSummary:
     """
     opt = options
     sources = iterate_source(opt.source, opt.vid_stride)  # checks the source first: a typo fails before the model loads
-    backend = DetectMultiBackend(opt.weights, select_device(opt.device), fp16=opt.half)
+    backend, detect, header = open_detector(opt.weights, opt.device, opt.half)
     for flag, wanted in (("--augment", opt.augment), ("--visualize", opt.visualize)):
         if wanted and backend.model is None:
             raise UserError(f"{flag} works with .pt weights only, not {backend.format} ({opt.weights})")
     _check_classes(opt.classes, backend.names)
     shape = input_shape(opt.imgsz, backend.stride, backend.fixed_shape)
-    LOGGER.info("%s", banner(backend.device))  # once the inputs are known to be good: a bad one gets its error alone
+    LOGGER.info("%s", header())  # once the inputs are known to be good: a bad one gets its error alone
     saves = not opt.nosave or opt.save_txt or opt.save_crop or opt.save_csv or opt.visualize
     save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=saves)
     writer = PredictionWriter(save_dir, backend.names, not opt.nosave, opt.save_txt, opt.save_conf, opt.save_crop,
                               opt.save_csv)  # fmt: skip
-    visualizer = FeatureVisualizer(backend.model, save_dir) if opt.visualize else None
+    visualizer = None
+    if opt.visualize:
+        from utils.inference.visualize import FeatureVisualizer
+
+        visualizer = FeatureVisualizer(backend.model, save_dir)
     summary = PredictSummary(save_dir)
     totals = np.zeros(3)
     view_img = opt.view_img
     detect_args = (opt.conf_thres, opt.iou_thres, opt.classes, opt.agnostic_nms, opt.max_det, opt.augment)
-    if backend.device.type != "cpu":
+    if str(backend.device).startswith("cuda"):
         backend.warmup(shape)
     try:
         for item in sources:
             with visualizer.image(frame_stem(item)) if visualizer else contextlib.nullcontext():
-                detections, seconds, tensor_shape = detect_image(backend, item.image, shape, *detect_args)
+                detections, seconds, tensor_shape = detect(item.image, shape, *detect_args)
             totals += seconds
             summary.images += 1
             summary.input_shape = tensor_shape
@@ -99,6 +102,38 @@ def predict(options: PredictOptions) -> PredictSummary:
     summary.labels_saved = writer.labels_saved
     _log_summary(summary, totals, opt.save_txt, saves)
     return summary
+
+
+def open_detector(weights: str, device: str, half: bool):
+    """(backend, ``detect(image, shape, conf, iou, classes, agnostic, max_det, augment)``, banner callable).
+
+    An ONNX file on the CPU or an OpenVINO model goes through :class:`~utils.deploy.detector.NumpyDetector`, which
+    imports no torch; everything else through :class:`~utils.inference.backends.DetectMultiBackend` and
+    :func:`detect_image`.
+    """
+    from utils.deploy.detector import NumpyDetector, runs_without_torch
+
+    if runs_without_torch(weights, device):
+        from utils.environment import runtime_banner
+
+        backend = NumpyDetector(weights, half)
+        runtime = "onnxruntime" if backend.format == "onnx" else "openvino"
+        return backend, backend.detect, partial(runtime_banner, runtime, _version_of(runtime))
+    from utils.device import select_device
+    from utils.environment import banner
+    from utils.inference.backends import DetectMultiBackend
+
+    backend = DetectMultiBackend(weights, select_device(device), fp16=half)
+    return backend, partial(detect_image, backend), partial(banner, backend.device)
+
+
+def _version_of(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def input_shape(imgsz: int | Sequence[int], stride: int, fixed_shape: tuple[int, int] | None) -> tuple[int, int]:
@@ -134,6 +169,10 @@ def detect_image(
     ``image``, confidence, class index; ``seconds`` holds pre-process, inference and NMS times; ``tensor_shape`` is the
     letterboxed (1, 3, h, w) input. A static model gets exactly ``shape``; others the smallest stride multiple.
     """
+    import torch
+
+    from utils.nms import non_max_suppression
+
     clock = LapClock(backend.device)
     boxed, ratio, pad = letterbox(image, shape, auto=backend.fixed_shape is None, stride=backend.stride)
     array = np.ascontiguousarray(boxed[:, :, ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW

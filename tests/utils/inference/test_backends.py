@@ -26,7 +26,6 @@ SIZE = 160
 NAMES = ["circle", "rectangle", "triangle"]
 
 
-
 def _wrapped(weights: Path) -> torch.nn.Module:
     model = model_from_checkpoint(load_checkpoint(weights)).fuse().eval()
     return decoded_only(model).eval()
@@ -170,7 +169,7 @@ def test_onnx_without_metadata_warns_and_numbers_classes(
 
 
 def test_yolov5_style_names_are_read_without_eval(tmp_path: Path) -> None:
-    from utils.inference.backends import _metadata_names
+    from utils.inference.model_files import metadata_names as _metadata_names
 
     assert _metadata_names("{0: 'person', 1: 'car'}", tmp_path) == ["person", "car"]
     assert _metadata_names('{"1": "car", "0": "person"}', tmp_path) == ["person", "car"]

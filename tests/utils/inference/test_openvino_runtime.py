@@ -98,7 +98,7 @@ def test_loader_compiles_f32_when_the_default_is_bf16(openvino_export, default_b
     with caplog.at_level(logging.INFO):
         backend = DetectMultiBackend(folder)
     assert default_bf16_core.compiles == [{PRECISION_KEY: F32}]
-    assert backend.precision == F32 and compiled_precision(backend.compiled) == F32
+    assert backend.precision == F32 and compiled_precision(backend.exported.handle) == F32
     assert "(openvino, f32 on CPU)" in caplog.text
     with torch.no_grad():
         torch.testing.assert_close(backend(_images()), _pytorch(model, _images()), atol=1e-3, rtol=1e-4)
@@ -127,7 +127,7 @@ def test_half_runs_bf16_on_a_cpu_that_has_it(openvino_export, default_bf16_core)
     model, folder = openvino_export
     backend = DetectMultiBackend(folder, fp16=True)
     assert default_bf16_core.compiles == [{PRECISION_KEY: BF16}]
-    assert backend.precision == BF16 and compiled_precision(backend.compiled) == BF16 and not backend.fp16
+    assert backend.precision == BF16 and compiled_precision(backend.exported.handle) == BF16 and not backend.fp16
     with torch.no_grad():
         output, expected = backend(_images()), _pytorch(model, _images())
     assert output.dtype == torch.float32

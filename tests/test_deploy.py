@@ -1,0 +1,122 @@
+"""The torch-free detect path: detect.py on ONNX and OpenVINO files with torch never imported, the same boxes as the
+torch path, numpy NMS equal to torchvision's, and (slow) a venv built from requirements-deploy.txt alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import export
+from tests.helpers import ROOT, randomise_batchnorm, write_checkpoint
+from utils.deploy.detector import NumpyDetector, runs_without_torch
+from utils.deploy.nms import suppress
+from utils.inference.backends import DetectMultiBackend
+from utils.inference.predict import detect_image
+from utils.nms import non_max_suppression
+
+SIZE = 96
+CONF = 0.0005  # the untrained head is unsure of everything: its scores sit near 0.002
+PROBE = """
+import json, sys
+sys.path.insert(0, {root!r})
+import detect
+rc = detect.main({argv!r})
+heavy = sorted(name for name in ("torch", "torchvision", "timm") if name in sys.modules)
+print(json.dumps({{"rc": rc, "heavy": heavy}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """yolov5n with random BatchNorm statistics (so it detects something at a low threshold), exported to a dynamic
+    ONNX file and a static OpenVINO folder at 96 px; returns best.pt."""
+    folder = tmp_path_factory.mktemp("deploy")
+    torch.manual_seed(0)
+    from models.yolo import DetectionModel
+
+    model = DetectionModel("yolov5n.yaml", nc=3, verbose=False)
+    randomise_batchnorm(model)
+    weights = write_checkpoint(model, ["circle", "rectangle", "triangle"], folder / "best.pt")
+    assert export.main(["--weights", str(weights), "--include", "onnx", "--imgsz", str(SIZE), "--dynamic"]) == 0
+    assert export.main(["--weights", str(weights), "--include", "openvino", "--imgsz", str(SIZE)]) == 0
+    return weights
+
+
+def probe(python: str, argv: list[str], env: dict | None = None) -> dict:
+    """Run detect.main(argv) in a fresh interpreter; its exit code and which of torch/torchvision/timm it loaded."""
+    code = PROBE.format(root=str(ROOT), argv=argv)
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", ["best.onnx", "best_openvino_model"])
+def test_detect_runs_without_importing_torch(exported: Path, shapes_root: Path, tmp_path: Path, name: str):
+    source = str(shapes_root / "images" / "val")
+    argv = ["--weights", str(exported.parent / name), "--source", source, "--imgsz", str(SIZE), "--device", "cpu",
+            "--project", str(tmp_path), "--save-txt", "--conf-thres", str(CONF)]  # fmt: skip
+    assert probe(sys.executable, argv) == {"rc": 0, "heavy": []}
+    assert len(list((tmp_path / "exp" / "labels").glob("*.txt"))) > 0
+
+
+def test_the_choice_of_path():
+    assert runs_without_torch("m.onnx", "cpu") and runs_without_torch("m_openvino_model", "")
+    assert not runs_without_torch("m.pt", "cpu") and not runs_without_torch("m.onnx", "0")
+
+
+@pytest.mark.parametrize("name", ["best.onnx", "best_openvino_model"])
+@pytest.mark.parametrize("options", [{}, {"agnostic": True}, {"classes": [1]}, {"max_det": 5}])
+def test_boxes_equal_the_torch_path(exported: Path, shapes_root: Path, name: str, options: dict):
+    import cv2
+
+    ours = NumpyDetector(exported.parent / name)
+    theirs = DetectMultiBackend(exported.parent / name, "cpu")
+    for path in sorted((shapes_root / "images" / "val").glob("*.jpg"))[:4]:
+        image = cv2.imread(str(path))
+        expected = detect_image(theirs, image, (SIZE, SIZE), CONF, **options)[0]
+        actual = ours.detect(image, (SIZE, SIZE), CONF, **options)[0]
+        assert len(expected) > 0 and actual.shape == expected.shape
+        np.testing.assert_allclose(actual, expected, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("options", [{}, {"agnostic": True}, {"classes": [0, 2]}, {"max_det": 7}, {"iou_thres": 0.2}])
+def test_numpy_nms_equals_torchvision(options: dict):
+    """Crowded, overlapping boxes of three classes: the kept boxes, their order and scores equal utils.nms's."""
+    rng = np.random.default_rng(0)
+    count = 400
+    centres = rng.uniform(20, 80, (count, 2))
+    sizes = rng.uniform(5, 30, (count, 2))
+    scores = rng.uniform(0, 1, (count, 4))  # objectness, then three class probabilities
+    prediction = np.concatenate((centres, sizes, scores), 1).astype(np.float32)
+    arguments = {"conf_thres": 0.1, "iou_thres": 0.45, **options}
+    expected = non_max_suppression(torch.from_numpy(prediction[None]), max_det=options.get("max_det", 1000),
+                                   **{k: v for k, v in arguments.items() if k != "max_det"})[0].numpy()  # fmt: skip
+    actual = suppress(prediction, **arguments)
+    assert 5 <= len(expected) < count and actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.slow
+def test_a_venv_from_requirements_deploy_runs_detect(exported: Path, shapes_root: Path, tmp_path: Path):
+    """requirements-deploy.txt alone is enough: a fresh venv with it runs detect.py on the ONNX file."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    install = subprocess.run([python, "-m", "pip", "install", "-q", "-r", str(ROOT / "requirements-deploy.txt")],
+                             capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    source = str(shapes_root / "images" / "val")
+    argv = ["--weights", str(exported.parent / "best.onnx"), "--source", source, "--imgsz", str(SIZE), "--project",
+            str(tmp_path / "runs"), "--save-txt", "--conf-thres", str(CONF)]  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    assert probe(python, argv, env) == {"rc": 0, "heavy": []}
+    assert len(list((tmp_path / "runs" / "exp" / "labels").glob("*.txt"))) > 0
+    shutil.rmtree(venv)
