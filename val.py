@@ -84,8 +84,10 @@ def load_model(weights: str, device: torch.device, half: bool) -> tuple[torch.nn
     """The detector for :func:`evaluate` and the loader that read it. One loader for every format: a checkpoint
     gives its fused ``DetectionModel`` (``--half`` then runs through autocast); an exported file (TorchScript,
     ONNX, OpenVINO) is wrapped so that :func:`evaluate` treats it like the model it came from."""
-    backend = DetectMultiBackend(weights, device, fp16=half and not str(weights).endswith(".pt"))
-    return (backend.model if backend.format == "pt" else BackendDetector(backend)), backend
+    checkpoint_on_cuda = str(weights).endswith(".pt") and device.type == "cuda"  # evaluate() autocasts it itself
+    backend = DetectMultiBackend(weights, device, fp16=half and not checkpoint_on_cuda)
+    plain_checkpoint = backend.format == "pt" and not backend.cpu_bf16
+    return (backend.model if plain_checkpoint else BackendDetector(backend)), backend
 
 
 def input_plan(backend: DetectMultiBackend, args: argparse.Namespace) -> tuple[int, int, bool]:
@@ -125,9 +127,10 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     device = select_device(args.device)
     options = eval_options(args, None, device.type == "cuda")  # flags checked before anything loads
     model, backend = load_model(args.weights, device, args.half)
-    if args.half and device.type != "cuda" and backend.format != "openvino":
-        raise UserError(f"--half needs a CUDA device for {backend.format} weights (OpenVINO takes it on the CPU as "
-                        f"bf16), but the device is {device}; drop --half")  # fmt: skip
+    if args.half and device.type != "cuda" and backend.format != "openvino" and not backend.cpu_bf16:
+        raise UserError(f"--half needs a CUDA device for {backend.format} weights, or a CPU with AVX512-BF16/AMX "
+                        f"(OpenVINO takes it on the CPU as bf16 where it can), but the device is {device}; drop "
+                        "--half")  # fmt: skip
     if args.augment and not isinstance(model, DetectionModel):
         raise UserError(f"--augment needs a .pt checkpoint, not {args.weights}")
     data = check_dataset(args.data)

@@ -42,3 +42,16 @@ def select_device(device: str | int = "") -> torch.device:
     if max(ids) >= count:
         raise UserError(f"--device {device}: GPU {max(ids)} requested but only {count} visible (0..{count - 1})")
     return torch.device(f"cuda:{ids[0]}")
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16 in ``/proc/cpuinfo``'s flags). Elsewhere
+    torch would emulate bf16 in float32 arithmetic, slower than float32 itself, so ``--half`` is refused there."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return False
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -25,9 +25,10 @@ stride 32 and names ``class0..``, and a warning):
   ``.xml`` itself with ``metadata.yaml`` beside it. A static input partial shape means a fixed size.
 
 Precision: float32 everywhere unless ``fp16`` is asked for. Then PyTorch, TorchScript and ONNX Runtime run float16 on
-CUDA only (on the CPU they stay float32, with a note), and OpenVINO, which runs on the CPU, computes in bf16 where the
-CPU has it (see :mod:`utils.inference.openvino_runtime`: its own default would be bf16 on such CPUs even without
-``fp16``).
+CUDA; on a CPU with native bfloat16 (AVX512-BF16 or AMX) PyTorch and TorchScript run under bf16 autocast, elsewhere
+they stay float32 with a note (emulated bf16 is slower than float32); and OpenVINO, which runs on the CPU, computes
+in bf16 where the CPU has it (see :mod:`utils.inference.openvino_runtime`: its own default would be bf16 on such
+CPUs even without ``fp16``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from utils.device import cpu_has_bf16
 from utils.errors import UserError
 from utils.inference.model_files import (
     DEFAULT_STRIDE,
@@ -116,9 +118,12 @@ class DetectMultiBackend(nn.Module):
         self.format = "pt" if in_memory else format_of(path)
         self.fp16 = fp16 and self.device.type == "cuda" and self.format != "openvino"
         self._half_asked = fp16
-        if fp16 and not self.fp16 and self.format != "openvino":
-            LOGGER.info("--half needs a CUDA device for %s; running in float32 on %s", self.format, self.device)
-        self.precision = "f16" if self.fp16 else "f32"  # OpenVINO's loader sets its own
+        torch_cpu = fp16 and self.device.type == "cpu" and self.format in ("pt", "torchscript")
+        self.cpu_bf16 = torch_cpu and cpu_has_bf16()  # autocast to bfloat16 where the CPU computes it natively
+        if fp16 and not self.fp16 and not self.cpu_bf16 and self.format != "openvino":
+            LOGGER.info("--half needs a CUDA device (or, for %s, a CPU with AVX512-BF16/AMX); running in float32 on "
+                        "%s", self.format, self.device)  # fmt: skip
+        self.precision = "f16" if self.fp16 else "bf16" if self.cpu_bf16 else "f32"  # OpenVINO's loader sets its own
         self.model: nn.Module | None = None
         self.fixed_shape: tuple[int, int] | None = None
         self.fixed_batch: int | None = None
@@ -197,6 +202,12 @@ class DetectMultiBackend(nn.Module):
         return torch.cat(outputs)
 
     def _run(self, images: torch.Tensor) -> torch.Tensor:
+        if self.cpu_bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self._run_torch(images.float()).float()
+        return self._run_torch(images)
+
+    def _run_torch(self, images: torch.Tensor) -> torch.Tensor:
         if self.format == "pt":
             return self.model(images.half() if self.fp16 else images.float())[0].float()
         if self.format == "torchscript":

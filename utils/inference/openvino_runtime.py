@@ -18,7 +18,8 @@ LOGGER = logging.getLogger(__name__)
 F32 = "f32"
 BF16 = "bf16"
 PRECISION_KEY = "INFERENCE_PRECISION_HINT"
-HALF_HELP = "FP16 inference on CUDA; an OpenVINO model on the CPU runs bf16 where the CPU has it"  # detect/val --half
+# detect.py / val.py --half
+HALF_HELP = "FP16 on CUDA; on the CPU bf16 where the CPU computes it (OpenVINO; PyTorch with AVX512-BF16/AMX)"
 
 
 def cpu_supports_bf16(core: Any) -> bool:

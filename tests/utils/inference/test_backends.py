@@ -193,3 +193,35 @@ def test_unknown_format_and_broken_files(tmp_path: Path) -> None:
     (tmp_path / "broken.torchscript").write_bytes(b"not torchscript")
     with pytest.raises(UserError, match="not a TorchScript file"):
         DetectMultiBackend(tmp_path / "broken.torchscript")
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True), ("fpu avx2 amx_bf16 amx_tile", True),
+     ("fpu sse avx2 avx512f avx512_vnni", False), ("", False)],
+)  # fmt: skip
+def test_cpu_bf16_is_read_from_the_flags(flags: str, expected: bool):
+    from utils.device import cpu_has_bf16
+
+    assert cpu_has_bf16(f"processor\t: 0\nflags\t\t: {flags}\n") is expected
+
+
+def test_half_on_a_bf16_cpu_autocasts_the_checkpoint(untrained_weights: Path, monkeypatch, caplog):
+    """--half on the CPU: bf16 autocast where the CPU has it (forced here: any CPU runs it, if slowly), a note and
+    float32 where it does not; bf16 (8 bits of mantissa) keeps boxes within 1% + a pixel of float32."""
+    import utils.inference.backends as backends
+
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    reference = DetectMultiBackend(untrained_weights, "cpu")
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
+    with caplog.at_level(logging.INFO):
+        plain = DetectMultiBackend(untrained_weights, "cpu", fp16=True)
+    assert plain.precision == "f32" and "AVX512-BF16/AMX); running in float32" in caplog.text
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
+    bf16 = DetectMultiBackend(untrained_weights, "cpu", fp16=True)
+    assert bf16.precision == "bf16" and not bf16.fp16
+    with torch.inference_mode():
+        expected, actual = reference(images), bf16(images)
+    assert actual.dtype == torch.float32 and not torch.equal(actual, expected)  # it really ran in bf16
+    assert ((actual[..., :4] - expected[..., :4]).abs() <= 1.0 + 0.01 * expected[..., :4].abs()).all()
+    assert (actual[..., 4:] - expected[..., 4:]).abs().max() < 0.01
