@@ -3,6 +3,7 @@ with val.py on the dataset's val and test splits and timed alternately in one pr
 writes a CSV.
 
     python benchmarks/int8.py --weights runs/train/exp/weights/best.pt --data data.yaml --imgsz 320
+    python benchmarks/int8.py --weights untrained_yolov5s.pt --data data.yaml --splits   # latency only
 
 Rows: PyTorch fp32 (the checkpoint, fused), ONNX Runtime fp32 / int8, OpenVINO fp32 / bf16 (CPUs with it) / int8.
 mAP: val.py's figures (conf 0.001, IoU 0.6); the exported files are static, so val.py feeds them square letterboxed
@@ -126,7 +127,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--splits", nargs="+", default=["val", "test"])
+    parser.add_argument("--splits", nargs="*", default=["val", "test"], help="splits to score; none: latency only")
     parser.add_argument("--work", default="runs/benchmarks/int8", help="exported files and val runs")
     parser.add_argument("--out", default=None, help="CSV of the table")
     args = parser.parse_args()
