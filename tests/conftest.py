@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BCCD = ROOT / ".." / "shared" / "datasets" / "bccd" / "BCCD"
+
+
+def train_apart(**options: object) -> None:
+    """``Trainer(TrainOptions(**options)).fit()`` in a fresh interpreter with one torch thread, as in the suite.
+
+    Why apart: a session fixture trains whenever its first user runs, and by then earlier tests may have left
+    OpenVINO and ONNX Runtime thread pools in this process; training here then forks DataLoader workers from it, and
+    the suite died with SIGSEGV at the end of such a training (seen after tests/test_deploy.py).
+    """
+    code = (f"import sys, torch; sys.path.insert(0, {str(ROOT)!r}); torch.set_num_threads(1)\n"
+            "from utils.train.options import TrainOptions\nfrom utils.train.trainer import Trainer\n"
+            f"Trainer(TrainOptions(**{options!r})).fit()\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"training for a fixture failed:\n{done.stderr[-3000:]}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,11 +101,8 @@ def shapes_weights(tmp_path_factory: pytest.TempPathFactory, shapes_yaml: Path) 
     Adam, a nominal batch of 16 and no mosaic (tests/data/hyp.quick.yaml) make 25 epochs of 128 images at 160 px
     enough for mAP@0.5 around 0.2: a real, if weak, detector for the val, detect and export tests.
     """
-    from utils.train.options import TrainOptions
-    from utils.train.trainer import Trainer
-
     project = tmp_path_factory.mktemp("train")
-    options = TrainOptions(
+    train_apart(
         data=str(shapes_yaml),
         cfg="configs/models/yolov5n.yaml",
         hyp=str(ROOT / "tests" / "data" / "hyp.quick.yaml"),
@@ -104,7 +118,6 @@ def shapes_weights(tmp_path_factory: pytest.TempPathFactory, shapes_yaml: Path) 
         project=str(project),
         seed=0,
     )
-    Trainer(options).fit()
     return project / "exp" / "weights" / "best.pt"
 
 
@@ -123,11 +136,8 @@ def bccd_yolo(tmp_path_factory: pytest.TempPathFactory):
 def bccd_weights(tmp_path_factory: pytest.TempPathFactory, bccd_yolo) -> Path:
     """best.pt of yolov5n trained on BCCD itself for 3 short epochs at 160 px: an early but real blood-cell
     detector for the evaluator and export tests."""
-    from utils.train.options import TrainOptions
-    from utils.train.trainer import Trainer
-
     project = tmp_path_factory.mktemp("bccd_train")
-    options = TrainOptions(
+    train_apart(
         data=str(bccd_yolo[0] / "data.yaml"),
         cfg="configs/models/yolov5n.yaml",
         epochs=3,
@@ -141,5 +151,4 @@ def bccd_weights(tmp_path_factory: pytest.TempPathFactory, bccd_yolo) -> Path:
         noautoanchor=True,
         seed=0,
     )
-    Trainer(options).fit()
     return project / "exp" / "weights" / "best.pt"
