@@ -7,7 +7,7 @@ Layers, lowest first:
 1. ``utils/data/``, ``utils/plots/``
 2. ``models/``
 3. ``utils/checkpoints/``
-4. engines: ``utils/train/``, ``utils/evaluation/``, ``utils/inference/``, ``utils/exporters/``
+4. engines: ``utils/train/``, ``utils/evaluation/``, ``utils/inference/``, ``utils/exporters/``, ``utils/deploy/``
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = {"utils.convert"}  # `python -m utils.convert`: a command, at the scripts' level
-PACKAGE_LAYERS = {"data": 1, "plots": 1, "checkpoints": 3, "train": 4, "evaluation": 4, "inference": 4, "exporters": 4}
+PACKAGE_LAYERS = {
+    "data": 1, "plots": 1, "checkpoints": 3, "train": 4, "evaluation": 4, "inference": 4, "exporters": 4, "deploy": 4
+}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
