@@ -1,9 +1,10 @@
-"""Detect objects in images, folders, videos, webcams and streams with a PyTorch, TorchScript, ONNX or OpenVINO model.
+"""Detect objects in images, folders, videos, webcams and streams with a checkpoint or any exported model.
 
     python detect.py --weights best.pt --source data/images           # folder, glob, .txt list or one image
     python detect.py --weights best.onnx --source video.mp4 --save-txt
     python detect.py --weights best_openvino_model/ --source 0         # webcam 0
     python detect.py --weights best.torchscript --source rtsp://host/stream
+    python detect.py --weights best_ncnn_model/ --source data/images   # or best_float32.tflite
 
 Results go to ``runs/detect/exp``, ``exp2``, ...: annotated images and videos, ``labels/*.txt`` (``--save-txt``) and
 ``crops/<class>/`` (``--save-crop``), ``predictions.csv`` (``--save-csv``) and ``<image>/stage*_features.png``
@@ -25,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--weights", default="yolov5s.pt", help="model: .pt, .torchscript, .onnx, OpenVINO folder/.xml")
+    parser.add_argument(
+        "--weights", default="yolov5s.pt", help="model: .pt, .torchscript, .onnx, .tflite, OpenVINO/NCNN folder"
+    )
     parser.add_argument("--source", default="data/images", help="file, folder, glob, .txt, video, webcam index, URL")
     parser.add_argument("--imgsz", "--img", "--img-size", nargs="+", type=int, default=[640], help="inference h w")
     parser.add_argument("--conf-thres", type=float, default=0.25, help="confidence threshold")

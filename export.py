@@ -1,14 +1,19 @@
-"""Export a checkpoint to TorchScript, ONNX, OpenVINO or TensorRT; each file is checked against PyTorch.
+"""Export a checkpoint to TorchScript, ONNX, OpenVINO, TensorRT, NCNN, TFLite, CoreML or ExecuTorch, each file checked.
 
     python export.py --weights best.pt --include torchscript onnx openvino --imgsz 640
     python export.py --weights best.pt --include onnx --dynamic --simplify --opset 17
     python export.py --weights best.pt --include openvino --half          # FP16 IR weights, any device
     python export.py --weights best.pt --include engine --device 0 --half  # TensorRT, NVIDIA GPU + tensorrt
     python export.py --weights best.pt --include onnx openvino --int8 --data data.yaml  # INT8, calibrated
+    python export.py --weights best.pt --include ncnn tflite --imgsz 320   # phones (requirements-export.txt)
+    python export.py --weights best.pt --include coreml executorch         # iOS (not run here), ExecuTorch
 
 Files go beside the weights, named as YOLOv5 names them: ``best.torchscript``, ``best.onnx``,
-``best_openvino_model/best.xml`` (+ ``.bin``, ``metadata.yaml``), ``best.engine``. ``detect.py --weights`` reads
-every one but ``.engine``. All the work is done by :func:`utils.exporters.export`.
+``best_openvino_model/best.xml`` (+ ``.bin``, ``metadata.yaml``), ``best.engine``, ``best_ncnn_model/``
+(``model.ncnn.param``, ``.bin``, ``metadata.yaml``), ``best_float32.tflite``, ``best.mlpackage`` and
+``best_executorch_model/best.pte``. ``detect.py --weights`` and ``val.py --weights`` read every one but ``.engine`` and
+``.mlpackage`` (CoreML runs on Apple devices only; here its spec is checked). :func:`utils.exporters.export` does
+the work.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import sys
 
 from utils.errors import run_reporting_user_errors
 
-FORMATS = ("torchscript", "onnx", "openvino", "engine")  # utils.exporters.FORMATS, kept here so --help stays fast
+# utils.exporters.FORMATS, kept here so --help stays fast
+FORMATS = ("torchscript", "onnx", "openvino", "engine", "ncnn", "tflite", "coreml", "executorch")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dynamic", action="store_true", help="ONNX/OpenVINO: dynamic batch, height and width")
     parser.add_argument("--simplify", action="store_true", help="ONNX: simplify the graph with onnxslim")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
-    parser.add_argument("--half", action="store_true", help="FP16: OpenVINO weights; TorchScript/ONNX/TensorRT on GPU")
+    parser.add_argument(
+        "--half", action="store_true", help="FP16: OpenVINO/NCNN/TFLite weights; TorchScript/ONNX/TensorRT on GPU"
+    )
     parser.add_argument("--device", default="cpu", help="cuda device, i.e. 0 or cpu")
     parser.add_argument("--workspace", type=int, default=4, help="TensorRT workspace size (GB)")
     parser.add_argument("--int8", action="store_true",

@@ -2,7 +2,7 @@
 
 python val.py --weights runs/train/exp/weights/best.pt --data data/bccd.yaml --imgsz 640
 python val.py --weights best.pt --data data/shapes.yaml --task speed    # batch 1 timing
-python val.py --weights best.onnx --data data/shapes.yaml               # also .torchscript, best_openvino_model/
+python val.py --weights best.onnx --data data/shapes.yaml               # or .torchscript, .tflite, *_model/
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Evaluate a checkpoint on a dataset split.", formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--weights", required=True, help="checkpoint .pt, or a .torchscript/.onnx/_openvino_model")
+    parser.add_argument(
+        "--weights", required=True, help="checkpoint .pt, or .torchscript/.onnx/.tflite/_openvino_model/_ncnn_model"
+    )
     parser.add_argument("--data", default="data/shapes.yaml", help="dataset YAML")
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch")
     parser.add_argument("--imgsz", "--img", "--img-size", type=int, default=640, help="inference size (pixels)")
@@ -127,10 +129,10 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     device = select_device(args.device)
     options = eval_options(args, None, device.type == "cuda")  # flags checked before anything loads
     model, backend = load_model(args.weights, device, args.half)
-    if args.half and device.type != "cuda" and backend.format != "openvino" and not backend.cpu_bf16:
+    if args.half and device.type != "cuda" and backend.format not in ("openvino", "ncnn") and not backend.cpu_bf16:
         raise UserError(f"--half needs a CUDA device for {backend.format} weights, or a CPU with AVX512-BF16/AMX "
-                        f"(OpenVINO takes it on the CPU as bf16 where it can), but the device is {device}; drop "
-                        "--half")  # fmt: skip
+                        f"(OpenVINO takes it on the CPU as bf16 where it can, NCNN as float16), but the device is "
+                        f"{device}; drop --half")  # fmt: skip
     if args.augment and not isinstance(model, DetectionModel):
         raise UserError(f"--augment needs a .pt checkpoint, not {args.weights}")
     data = check_dataset(args.data)

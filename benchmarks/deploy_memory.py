@@ -2,10 +2,10 @@
 
     python benchmarks/deploy_memory.py --weights best.pt --source path/to/images --imgsz 640
 
-``best.pt`` is exported to ONNX and OpenVINO at ``--imgsz`` (into ``--work``); then detect.py runs on ``--source``
-once per row, each in a fresh interpreter that reports its own peak resident memory (Linux ``VmHWM``) and which of
-torch/torchvision/timm it imported. Rows: the checkpoint (torch path), the ONNX file with torch imported first (what
-every detect.py process carried before the torch-free path), the ONNX file and the OpenVINO folder without torch.
+``best.pt`` is exported to ONNX, OpenVINO, NCNN and TFLite at ``--imgsz`` (into ``--work``); then detect.py runs on
+``--source`` once per row, each in a fresh interpreter that reports its own peak resident memory (Linux ``VmHWM``)
+and which of torch/torchvision/timm it imported. Rows: the checkpoint (torch path), the ONNX file with torch imported
+first (what every detect.py process carried before the torch-free path), then each exported model without torch.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def main() -> int:
     parser.add_argument("--source", required=True, help="images for detect.py")
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--work", default="runs/benchmarks/deploy_memory")
+    parser.add_argument("--phone-formats", nargs="*", default=["ncnn", "tflite"], choices=["ncnn", "tflite"],
+                        help="also these (requirements-export.txt); none: ONNX and OpenVINO only")  # fmt: skip
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from utils.environment import cpu_name
@@ -55,13 +57,17 @@ def main() -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     weights = Path(shutil.copy(args.weights, work / "best.pt"))
-    export(weights, ExportOptions(include=("onnx", "openvino"), imgsz=args.imgsz))
+    export(weights, ExportOptions(include=("onnx", "openvino", *args.phone_formats), imgsz=args.imgsz))
     rows = [
         ("PyTorch (best.pt)", weights, False),
         ("ONNX Runtime, torch imported", work / "best.onnx", True),
         ("ONNX Runtime, torch-free", work / "best.onnx", False),
         ("OpenVINO, torch-free", work / "best_openvino_model", False),
     ]
+    if "ncnn" in args.phone_formats:
+        rows.append(("NCNN, torch-free", work / "best_ncnn_model", False))
+    if "tflite" in args.phone_formats:
+        rows.append(("TFLite (LiteRT), torch-free", work / "best_float32.tflite", False))
     images = len([p for p in Path(args.source).iterdir() if p.is_file()]) if Path(args.source).is_dir() else "?"
     print(f"\n{cpu_name()}, Python {platform.python_version()}; detect.py on {images} images of {args.source} at "
           f"{args.imgsz} px, --nosave\n")  # fmt: skip

@@ -5,7 +5,8 @@ writes a CSV.
     python benchmarks/int8.py --weights runs/train/exp/weights/best.pt --data data.yaml --imgsz 320
     python benchmarks/int8.py --weights untrained_yolov5s.pt --data data.yaml --splits   # latency only
 
-Rows: PyTorch fp32 (the checkpoint, fused), ONNX Runtime fp32 / int8, OpenVINO fp32 / bf16 (CPUs with it) / int8.
+Rows: PyTorch fp32 (the checkpoint, fused) / bf16 (autocast, as ``--half``; CPUs with AVX512-BF16 or AMX), ONNX
+Runtime fp32 / int8, OpenVINO fp32 / bf16 (CPUs with it) / int8.
 mAP: val.py's figures (conf 0.001, IoU 0.6); the exported files are static, so val.py feeds them square letterboxed
 images at ``--imgsz``; the checkpoint gets val.py's own rectangular batches (batch 1), so its row is a reference,
 and each INT8 row is to be read against the float32 row of its own runtime.
@@ -40,6 +41,7 @@ def export_files(weights: Path, data: str, imgsz: int, calibration_images: int) 
     folder, stem = weights.parent, weights.stem
     return {
         "PyTorch fp32": weights,
+        "PyTorch bf16": weights,
         "ONNX Runtime fp32": folder / f"{stem}.onnx",
         "ONNX Runtime int8": folder / f"{stem}_int8.onnx",
         "OpenVINO fp32": folder / f"{stem}_openvino_model",
@@ -71,6 +73,13 @@ def runners(files: dict[str, Path], threads: int, bf16: bool) -> dict:
     torch.set_num_threads(threads)
     model = model_from_checkpoint(load_checkpoint(files["PyTorch fp32"])).fuse().eval()
     out = {"PyTorch fp32": lambda x: model(torch.from_numpy(x))[0]}
+    if bf16:  # what val.py/detect.py --half do on such a CPU: bf16 autocast
+
+        def autocast_bf16(x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return model(torch.from_numpy(x))[0]
+
+        out["PyTorch bf16"] = autocast_bf16
     for row in ("ONNX Runtime fp32", "ONNX Runtime int8"):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
@@ -106,6 +115,41 @@ def latency(run: dict, imgsz: int, rounds: int, runs: int) -> dict[str, float]:
     return {row: statistics.median(values) for row, values in samples.items()}
 
 
+def record(row: str, file: str, threads: int, times: dict, maps: dict, splits: list[str], **extra) -> dict:
+    """One table row: its latency and ratio to PyTorch fp32, ``extra`` columns, then its mAP on each split."""
+    out = {"row": row, "file": file, "threads": threads, "median_ms": round(times[row], 2),
+           "ratio": round(times[row] / times["PyTorch fp32"], 3), **extra}  # fmt: skip
+    for split in splits:
+        out[f"{split}_map50"], out[f"{split}_map"] = (round(v, 4) for v in maps[row, split])
+    return out
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, data_help: str, work: str) -> None:
+    """The flags every runtime-comparison benchmark here takes."""
+    parser.add_argument("--weights", required=True, help="a checkpoint of train.py (copied, never written beside)")
+    parser.add_argument("--data", required=True, help=data_help)
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--splits", nargs="*", default=["val", "test"], help="splits to score; none: latency only")
+    parser.add_argument("--work", default=work, help="exported files and val runs")
+    parser.add_argument("--out", default=None, help="CSV of the table")
+
+
+def print_table(table: list[dict], fields: tuple[str, ...], out: str | None) -> None:
+    """Print the records as a markdown table (the ``fields`` they have, in that order); write a CSV to ``out``."""
+    columns = [f for f in fields if f in table[0]]
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for record in table:
+        print("| " + " | ".join(str(record[c]) for c in columns) + " |")
+    if out:
+        with open(out, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(table)
+
+
 def machine() -> str:
     import nncf
     import onnxruntime
@@ -120,16 +164,8 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", required=True, help="a checkpoint of train.py (copied, never written beside)")
-    parser.add_argument("--data", required=True, help="dataset YAML: train calibrates, val and test score")
-    parser.add_argument("--imgsz", type=int, default=320)
+    add_common_arguments(parser, "dataset YAML: train calibrates, val and test score", "runs/benchmarks/int8")
     parser.add_argument("--int8-images", type=int, default=300)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--splits", nargs="*", default=["val", "test"], help="splits to score; none: latency only")
-    parser.add_argument("--work", default="runs/benchmarks/int8", help="exported files and val runs")
-    parser.add_argument("--out", default=None, help="CSV of the table")
     args = parser.parse_args()
 
     import openvino
@@ -149,22 +185,9 @@ def main() -> int:
     table = []
     for threads in args.threads:
         times = latency(runners(files, threads, bf16), args.imgsz, args.rounds, args.runs)
-        for row in rows:
-            record = {"row": row, "file": files[row].name, "threads": threads, "median_ms": round(times[row], 2),
-                      "ratio": round(times[row] / times["PyTorch fp32"], 3)}  # fmt: skip
-            for split in args.splits:
-                record[f"{split}_map50"], record[f"{split}_map"] = (round(v, 4) for v in maps[row, split])
-            table.append(record)
+        table += [record(row, files[row].name, threads, times, maps, args.splits) for row in rows]
     print(f"\n{machine()}; batch 1, {args.imgsz} px, calibration {args.int8_images} train images\n")
-    columns = [f for f in FIELDS if f in table[0]]
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for record in table:
-        print("| " + " | ".join(str(record[c]) for c in columns) + " |")
-    if args.out:
-        with open(args.out, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(table)
+    print_table(table, FIELDS, args.out)
     return 0
 
 

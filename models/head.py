@@ -61,20 +61,22 @@ class Detect(nn.Module):
             grid, anchor_grid = self._grid(level, ny, nx, p)
             xy, wh, scores = p.sigmoid().split((2, 2, self.nc + 1), dim=4)
             xy = (xy * 2 + grid) * self.stride[level]
-            wh = (wh * 2) ** 2 * anchor_grid
+            doubled = wh * 2  # squared as a product: TFLite has no float pow kernel; same result as ** 2
+            wh = doubled * doubled * anchor_grid
             outputs.append(torch.cat((xy, wh, scores), 4).view(batch, -1, self.no))
         return torch.cat(outputs, 1)
 
     def _grid(self, level: int, ny: int, nx: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cell offsets (1, na, ny, nx, 2), shifted by -0.5, and anchor sizes in pixels (1, na, 1, 1, 2).
 
-        Both are kept per level for the last size seen, since inference repeats sizes; not while tracing, so that an
-        exported graph computes them for whatever size it is fed. The anchor sizes are reused only while the
+        Both are kept per level for the last size seen, since inference repeats sizes; not while tracing or under
+        ``torch.export`` (LiteRT, ExecuTorch), so that an exported graph computes them for whatever size it is fed
+        and no fake tensor of the export is left in the cache. The anchor sizes are reused only while the
         anchors' and strides' version counters stand still (AutoAnchor, EMA updates and checkpoint loads write them
         in place); buffers made under inference mode keep no counter, so theirs are recomputed every call.
         """
         key = (ny, nx, like.device, like.dtype, torch.is_inference_mode_enabled())
-        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
         versions = None if self.anchors.is_inference() or self.stride.is_inference() else (
             self.anchors._version, self.stride._version)  # fmt: skip
         grid = anchor_grid = None

@@ -1,5 +1,6 @@
-"""The torch-free detect path: detect.py on ONNX and OpenVINO files with torch never imported, the same boxes as the
-torch path, numpy NMS equal to torchvision's, and (slow) a venv built from requirements-deploy.txt alone."""
+"""The torch-free detect path: detect.py on ONNX, OpenVINO, NCNN and TFLite files with torch never imported, the same
+boxes as the torch path, numpy NMS equal to torchvision's, and (slow) a venv built from requirements-deploy.txt
+alone."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 import export
-from tests.helpers import ROOT, randomise_batchnorm, write_checkpoint
+from tests.helpers import ROOT, randomise_batchnorm, require_module, write_checkpoint
 from utils.deploy.detector import runs_without_torch
 from utils.deploy.nms import suppress
 from utils.nms import non_max_suppression
@@ -48,6 +49,15 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return weights
 
 
+@pytest.fixture(scope="module")
+def phone_exported(exported: Path) -> Path:
+    """The same best.pt exported to NCNN and TFLite at 96 px (static, as those formats are)."""
+    require_module("pnnx", "pnnx", "the torch-free NCNN tests")
+    require_module("litert_torch", "litert-torch", "the torch-free TFLite tests")
+    assert export.main(["--weights", str(exported), "--include", "ncnn", "tflite", "--imgsz", str(SIZE)]) == 0
+    return exported
+
+
 def probe(python: str, argv: list[str], env: dict | None = None) -> dict:
     """Run detect.main(argv) in a fresh interpreter; its exit code and which of torch/torchvision/timm it loaded."""
     code = PROBE.format(root=str(ROOT), argv=argv)
@@ -65,8 +75,16 @@ def test_detect_runs_without_importing_torch(exported: Path, shapes_root: Path, 
     assert len(list((tmp_path / "exp" / "labels").glob("*.txt"))) > 0
 
 
+@pytest.mark.parametrize("name", ["best_ncnn_model", "best_float32.tflite"])
+def test_detect_runs_ncnn_and_tflite_without_importing_torch(
+    phone_exported: Path, shapes_root: Path, tmp_path: Path, name: str
+):
+    test_detect_runs_without_importing_torch(phone_exported, shapes_root, tmp_path, name)
+
+
 def test_the_choice_of_path():
     assert runs_without_torch("m.onnx", "cpu") and runs_without_torch("m_openvino_model", "")
+    assert runs_without_torch("best_ncnn_model", "0") and runs_without_torch("best_float32.tflite", "0")  # CPU-only
     assert not runs_without_torch("m.pt", "cpu") and not runs_without_torch("m.onnx", "0")
 
 
@@ -137,3 +155,8 @@ def test_a_venv_from_requirements_deploy_runs_detect(exported: Path, shapes_root
     assert probe(python, argv, env) == {"rc": 0, "heavy": []}
     assert len(list((tmp_path / "runs" / "exp" / "labels").glob("*.txt"))) > 0
     shutil.rmtree(venv)
+
+
+@pytest.mark.parametrize("name", ["best_ncnn_model", "best_float32.tflite"])
+def test_ncnn_and_tflite_boxes_equal_the_torch_path(phone_exported: Path, shapes_root: Path, name: str):
+    test_boxes_equal_the_torch_path(phone_exported, shapes_root, name, {})

@@ -10,12 +10,14 @@ import logging
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 import detect
 import export
 import val
+from tests.helpers import require_module
 
 SIZE = 160
 NAMES = ["circle", "rectangle", "triangle"]
@@ -138,6 +140,36 @@ def test_bccd_test_map_from_onnx_and_openvino_equals_pytorch(bccd_weights: Path,
     for name in ("best.onnx", "best_openvino_model"):
         assert abs(results[name].map - reference.map) < 0.005, (name, results[name].map, reference.map)
         assert abs(detections[name] - detections["best.pt"]) <= 0.01 * detections["best.pt"], detections
+
+
+@pytest.mark.slow
+def test_ncnn_and_tflite_give_the_pt_boxes_and_its_map(
+    shapes_weights: Path, shapes_root: Path, shapes_yaml: Path, tmp_path: Path
+) -> None:
+    """The phone formats (static, 160 px) on the trained model. detect.py on a square image, where the static
+    letterbox and the checkpoint's rectangular one are the same: the same boxes. val.py: the mAP of a static ONNX file
+    at the same size (the same square letterbox and batches), within 0.005, and the checkpoint's within 0.02 (its
+    rectangular batches pad less)."""
+    require_module("pnnx", "pnnx", "the NCNN end-to-end test")
+    require_module("litert_torch", "litert-torch", "the TFLite end-to-end test")
+    weights = tmp_path / "best.pt"
+    shutil.copy(shapes_weights, weights)
+    assert export.main(["--weights", str(weights), "--include", "onnx", "ncnn", "tflite", "--imgsz", str(SIZE)]) == 0
+    image = cv2.imread(str(sorted((shapes_root / "images" / "val").glob("*.jpg"))[0]))
+    side = min(image.shape[:2])
+    cv2.imwrite(str(tmp_path / "square.jpg"), image[:side, :side])
+    expected = detect_labels(weights, tmp_path / "square.jpg", tmp_path / "pt")
+    maps = {"best.pt": val_run(weights, shapes_yaml, tmp_path / "val")[0].map}
+    for name in ("best.onnx", "best_ncnn_model", "best_float32.tflite"):
+        actual = detect_labels(tmp_path / name, tmp_path / "square.jpg", tmp_path / name.replace(".", "_"))
+        assert len(expected) > 0 and actual.shape == expected.shape, name
+        np.testing.assert_array_equal(actual[:, 0], expected[:, 0])
+        np.testing.assert_allclose(actual[:, 1:5], expected[:, 1:5], atol=1 / 640)  # 1 px at 640 (labels are 0..1)
+        maps[name] = val_run(tmp_path / name, shapes_yaml, tmp_path / "val")[0].map
+    assert maps["best.pt"] > 0.05, maps
+    assert abs(maps["best_ncnn_model"] - maps["best.onnx"]) < 0.005, maps
+    assert abs(maps["best_float32.tflite"] - maps["best.onnx"]) < 0.005, maps
+    assert all(abs(value - maps["best.pt"]) < 0.02 for value in maps.values()), maps
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

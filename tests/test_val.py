@@ -101,6 +101,10 @@ def test_missing_and_empty_splits(capsys, untrained_weights, shapes_yaml, shapes
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
-def test_half_without_cuda(capsys, untrained_weights, shapes_yaml):
+def test_half_without_cuda(capsys, untrained_weights, shapes_yaml, monkeypatch):
+    """On a CPU without native bf16 (forced here: the CI machine may have AVX512-BF16), a .pt refuses --half."""
+    from utils.inference import backends
+
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
     code, _, err = run_main(capsys, "--weights", untrained_weights, "--data", shapes_yaml, "--half", "--device", "cpu")
     assert code == 2 and "--half needs a CUDA device" in err

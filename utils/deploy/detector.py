@@ -1,4 +1,5 @@
-"""``NumpyDetector``: one image in, its detections out, for ONNX and OpenVINO files, with no torch imported."""
+"""``NumpyDetector``: one image in, its detections out, for ONNX, OpenVINO, NCNN and TFLite files, with no torch
+imported."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ import numpy as np
 from utils.boxes import scale_boxes
 from utils.deploy.nms import suppress
 from utils.errors import UserError
-from utils.inference.model_files import format_of, metadata_names, metadata_stride, open_exported
+from utils.inference.model_files import (
+    EXPORTED_FORMATS,
+    MISSING_METADATA,
+    format_of,
+    metadata_names,
+    metadata_stride,
+    open_exported,
+    precision_label,
+)
 from utils.letterbox import letterbox
 from utils.timing import LapClock
 
 LOGGER = logging.getLogger(__name__)
-FORMATS = ("onnx", "openvino")
+FORMATS = EXPORTED_FORMATS
+CPU_ONLY = ("openvino", "ncnn", "tflite")  # runtimes that run on the CPU whatever --device says
 
 
 class NumpyDetector:
@@ -34,7 +44,7 @@ class NumpyDetector:
         path = Path(weights)
         self.format = format_of(path)
         if self.format not in FORMATS:
-            raise ValueError(f"{path}: the torch-free path runs {' and '.join(FORMATS)} files, not {self.format}")
+            raise ValueError(f"{path}: the torch-free path runs {', '.join(FORMATS)} files, not {self.format}")
         if not path.exists():
             raise UserError(f"weights not found: {path}")
         if half and self.format == "onnx":
@@ -42,13 +52,11 @@ class NumpyDetector:
         self.exported = open_exported(path, self.format, half=half)
         self.fixed_shape, self.fixed_batch = self.exported.fixed_shape, self.exported.fixed_batch
         metadata = self.exported.metadata
-        self.precision = self.exported.precision
-        if metadata.get("precision") == "int8":
-            self.precision = f"int8+{self.precision}"
+        self.precision = precision_label(self.exported.precision, metadata)
         self.stride = metadata_stride(metadata.get("stride"), path)
         self.names = metadata_names(metadata.get("names"), path)
         if not self.names:
-            LOGGER.warning("%s: no stride/names metadata; assuming stride %d and names class0..", path, self.stride)
+            LOGGER.warning(MISSING_METADATA, path, self.stride)
             self.names = [f"class{i}" for i in range(self._num_classes())]
         fixed = f", fixed input {self.fixed_shape[0]}x{self.fixed_shape[1]}" if self.fixed_shape else ""
         LOGGER.info("Loaded %s (%s, %s on CPU, without torch): %d classes, stride %d%s", path, self.format,
@@ -89,10 +97,10 @@ class NumpyDetector:
 
 
 def runs_without_torch(weights: str | Path, device: str) -> bool:
-    """Whether detect.py takes the torch-free path: an OpenVINO model (CPU only), or an ONNX file on the CPU
-    (``--device cpu``, or no ``--device`` and no CUDA provider in onnxruntime)."""
+    """Whether detect.py takes the torch-free path: an OpenVINO, NCNN or TFLite model (CPU runtimes here), or an
+    ONNX file on the CPU (``--device cpu``, or no ``--device`` and no CUDA provider in onnxruntime)."""
     fmt = format_of(Path(weights))
-    if fmt == "openvino":
+    if fmt in CPU_ONLY:
         return True
     if fmt != "onnx" or device not in ("", "cpu"):
         return False

@@ -23,7 +23,8 @@ class ExportOptions:
     - ``imgsz``: ``H`` or ``(H, W)``, multiples of the model's stride; the traced input is ``(batch_size, 3, H, W)``.
     - ``dynamic``: batch, height and width free (ONNX, OpenVINO; TorchScript is marked dynamic; TensorRT batch only).
     - ``simplify``, ``opset``: ONNX graph simplification with onnxslim, and the opset version.
-    - ``half``: float16 (TorchScript, ONNX and TensorRT need CUDA; OpenVINO stores float16 weights on any device).
+    - ``half``: float16 (TorchScript, ONNX and TensorRT need CUDA; OpenVINO, NCNN and TFLite store float16 weights
+      on any device, TFLite as ``best_float16.tflite``; CoreML computes in float16; not ExecuTorch).
     - ``device``: where the model is traced; ``workspace``: TensorRT's builder memory in GB.
     - ``check_image``: the photo the self-check letterboxes (None: a synthetic scene).
     - ``int8``: ONNX and OpenVINO files quantized to 8-bit integers (``best_int8.onnx``,
@@ -54,6 +55,8 @@ class ExportOptions:
             raise UserError("--int8 needs calibration images: add --data DATA.yaml (its train split is used)")
         if self.int8 and self.half:
             raise UserError("--int8 and --half: choose one precision")
+        if self.half and "executorch" in [str(f).lower() for f in self.include]:
+            raise UserError("--half: the executorch export is float32 (XNNPACK); export it without --half")
         others = [f for f in self.include if str(f).lower() not in INT8_FORMATS]
         if self.int8 and others:
             raise UserError(f"--int8 quantizes onnx and openvino only, not {' '.join(map(str, others))}")

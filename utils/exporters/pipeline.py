@@ -25,7 +25,8 @@ from utils.letterbox import height_width
 
 LOGGER = logging.getLogger(__name__)
 
-FORMATS = ("torchscript", "onnx", "openvino", "engine")  # --include choices, in the order they are written
+# --include choices, in the order they are written
+FORMATS = ("torchscript", "onnx", "openvino", "engine", "ncnn", "tflite", "coreml", "executorch")
 
 
 @dataclass
@@ -42,13 +43,16 @@ class ExportResult:
 
     def line(self) -> str:
         check = "not checked" if self.max_abs_diff is None else f"max abs diff vs PyTorch {self.max_abs_diff:.2e}"
+        if self.format == "coreml":
+            check = "spec checked; not run here (CoreML runs on Apple devices)"
         verdict = "" if self.passed else ": MISMATCH"
         return f"{self.format:<12} {self.path}  ({self.seconds:.1f} s, {check}{verdict})"
 
 
 def export(weights: str | Path, options: ExportOptions) -> list[ExportResult]:
     """Export checkpoint ``weights`` (``best.pt``) to ``best.torchscript``, ``best.onnx``,
-    ``best_openvino_model/best.xml`` and/or ``best.engine`` beside it, as ``options.include`` asks.
+    ``best_openvino_model/best.xml``, ``best.engine``, ``best_ncnn_model/`` and/or ``best_float32.tflite`` beside it,
+    as ``options.include`` asks.
 
     The model is rebuilt from the checkpoint (EMA weights), Conv+BatchNorm fused, in eval mode, on ``options.device``.
     """
@@ -65,7 +69,8 @@ def export_model(
     model: nn.Module, names: Sequence[str], stem: Path, options: ExportOptions, check: bool = True
 ) -> list[ExportResult]:
     """Export a fused eval-mode ``DetectionModel`` to ``<stem>.torchscript``, ``<stem>.onnx``,
-    ``<stem>_openvino_model/`` and ``<stem>.engine``, as ``options`` says (see :class:`ExportOptions`).
+    ``<stem>_openvino_model/``, ``<stem>.engine``, ``<stem>_ncnn_model/`` and ``<stem>_float32.tflite``, as
+    ``options`` says (see :class:`ExportOptions`).
 
     ``check``: run each file on ``options.check_image`` letterboxed (see :func:`check_images`) and log its max abs
     difference from PyTorch; float32 files must agree within 1e-3 (+ 1e-4 relative, for large boxes):
@@ -93,7 +98,7 @@ def export_model(
     results = _write_formats(model, reference, images, include, stem, metadata, options, device, calibration)
     if check:
         for result in results:
-            _self_check(result, reference, images, half)
+            _self_check(result, reference, images, half, metadata)
     return results
 
 
@@ -122,6 +127,14 @@ def _write_formats(
             start = time.perf_counter()
             if fmt == "torchscript":
                 path = _torchscript(traced, example, stem, metadata)
+            elif fmt == "ncnn":
+                path = _ncnn(reference, images, stem, metadata, options.half)
+            elif fmt == "tflite":
+                path = _tflite(reference, images, stem, metadata, options.half)
+            elif fmt == "coreml":
+                path = _coreml(reference, images, stem, metadata, options.half)
+            elif fmt == "executorch":
+                path = _executorch(reference, images, stem, metadata)
             elif fmt == "onnx":
                 onnx_path = Path(scratch) / "fp32.onnx" if calibration else stem.with_suffix(".onnx")
                 path = export_onnx(traced, example, onnx_path, metadata, opset, dynamic, options.simplify)
@@ -140,9 +153,12 @@ def _write_formats(
     return results
 
 
-def _self_check(result: ExportResult, reference: nn.Module, images: torch.Tensor, half: bool) -> None:
+def _self_check(result: ExportResult, reference: nn.Module, images: torch.Tensor, half: bool, metadata: dict) -> None:
     if result.format == "engine":
         LOGGER.info("%s: not checked (DetectMultiBackend has no TensorRT runtime)", result.path)
+        return
+    if result.format == "coreml":
+        _check_coreml(result, tuple(images.shape), metadata)
         return
     comparison = compare_outputs(result.path, reference, images, half=half and images.device.type == "cuda")
     quantized = "_int8" in result.path.name  # judged by its mAP (val.py), not by a float tolerance
@@ -158,10 +174,54 @@ def _self_check(result: ExportResult, reference: nn.Module, images: torch.Tensor
                f"{height}x{width} image{verdict}")  # fmt: skip
 
 
+def _check_coreml(result: ExportResult, input_shape: tuple[int, ...], metadata: dict) -> None:
+    """CoreML runs on Apple devices only: here its spec is checked, not its outputs."""
+    from utils.exporters.coreml_model import check_coreml_spec
+
+    problems = check_coreml_spec(result.path, input_shape, metadata)
+    result.passed = not problems
+    if problems:
+        LOGGER.warning("%s: spec check failed: %s", result.path, "; ".join(problems))
+    else:
+        LOGGER.info("%s: converted and its spec checked (input, output, metadata); not run here, CoreML runs on Apple "
+                    "devices", result.path)  # fmt: skip
+
+
 def _torchscript(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict) -> Path:
     from utils.exporters.torchscript import export_torchscript
 
     return export_torchscript(model, example, stem.with_suffix(".torchscript"), metadata)
+
+
+def _ncnn(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict, half: bool) -> Path:
+    from utils.exporters.ncnn_model import export_ncnn
+
+    return export_ncnn(_on_cpu(model), example.cpu(), stem.parent / f"{stem.name}_ncnn_model", metadata, half)
+
+
+def _tflite(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict, half: bool) -> Path:
+    from utils.exporters.tflite_model import export_tflite
+
+    path = stem.parent / f"{stem.name}_float{16 if half else 32}.tflite"
+    return export_tflite(_on_cpu(model), example.cpu(), path, metadata, half)
+
+
+def _coreml(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict, half: bool) -> Path:
+    from utils.exporters.coreml_model import export_coreml
+
+    return export_coreml(_on_cpu(model), example.cpu(), stem.with_suffix(".mlpackage"), metadata, half)
+
+
+def _executorch(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict) -> Path:
+    from utils.exporters.executorch_model import export_executorch
+
+    folder = stem.parent / f"{stem.name}_executorch_model"
+    return export_executorch(_on_cpu(model), example.cpu(), folder, metadata)
+
+
+def _on_cpu(model: nn.Module) -> nn.Module:
+    """The phone formats are converted from a CPU model; a copy when the export runs on a GPU."""
+    return model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
 
 
 def _openvino(onnx_path: Path, stem: Path, metadata: dict, half: bool, *_) -> Path:

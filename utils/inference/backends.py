@@ -23,6 +23,10 @@ stride 32 and names ``class0..``, and a warning):
 - OpenVINO: a folder ``<name>_openvino_model/`` holding one ``<name>.xml`` + ``<name>.bin`` and a sidecar
   ``metadata.yaml`` with ``stride: 32`` and ``names: [...]`` (YOLOv5's layout; readable without OpenVINO), or the
   ``.xml`` itself with ``metadata.yaml`` beside it. A static input partial shape means a fixed size.
+- NCNN: a folder ``<name>_ncnn_model/`` holding ``model.ncnn.param``, ``model.ncnn.bin`` and ``metadata.yaml`` as
+  OpenVINO's (ultralytics' layout). The graph has its export size baked in: ``imgsz`` there is the fixed size.
+- ``*.tflite`` (LiteRT): NCHW float input, the decoded output; the metadata is ``metadata.json`` in a zip archive
+  appended to the flatbuffer. Input dims are static.
 
 Precision: float32 everywhere unless ``fp16`` is asked for. Then PyTorch, TorchScript and ONNX Runtime run float16 on
 CUDA; on a CPU with native bfloat16 (AVX512-BF16 or AMX) PyTorch and TorchScript run under bf16 autocast, elsewhere
@@ -45,6 +49,8 @@ from utils.device import cpu_has_bf16
 from utils.errors import UserError
 from utils.inference.model_files import (
     DEFAULT_STRIDE,
+    METADATA_YAML,
+    MISSING_METADATA,
     OPENVINO_METADATA,
     SUFFIXES,
     ExportedModel,
@@ -53,11 +59,16 @@ from utils.inference.model_files import (
     metadata_names,
     metadata_stride,
     open_exported,
+    precision_label,
+    read_yaml_metadata,
+    static_batch,
+    static_hw,
 )
 
 LOGGER = logging.getLogger(__name__)
 
 TORCHSCRIPT_METADATA = "config.txt"  # the _extra_files key holding the JSON metadata
+CPU_RUNTIMES = ("openvino", "ncnn", "tflite", "executorch")  # formats that run on the CPU whatever --device says
 __all__ = ["DEFAULT_STRIDE", "OPENVINO_METADATA", "SUFFIXES", "BackendDetector", "DetectMultiBackend"]
 
 
@@ -100,8 +111,8 @@ class DetectMultiBackend(nn.Module):
 
     Attributes: ``names`` (list of class names, index = class id), ``stride`` (int, the largest stride),
     ``fixed_shape`` (``(H, W)`` the model must be fed, or ``None`` when any stride multiple works), ``fixed_batch``
-    (the batch size a static ONNX/OpenVINO graph takes, else ``None``), ``format``
-    (``"pt"``, ``"torchscript"``, ``"onnx"``, ``"openvino"``), ``fp16`` (float16 tensors are fed: CUDA only),
+    (the batch size a static ONNX/OpenVINO graph takes, else ``None``), ``format`` (``"pt"``, ``"torchscript"``,
+    ``"onnx"``, ``"openvino"``, ``"ncnn"``, ``"tflite"``), ``fp16`` (float16 tensors are fed: CUDA only),
     ``precision`` (what the model computes in: ``"f32"``, ``"f16"`` or OpenVINO's ``"bf16"``, with ``"int8+"``
     before it for a file ``export.py --int8`` wrote), ``device``, and
     ``model`` (the ``DetectionModel`` for ``.pt``, else ``None``; test-time augmentation needs it).
@@ -116,11 +127,11 @@ class DetectMultiBackend(nn.Module):
         path = Path(f"<{type(weights).__name__} in memory>" if in_memory else weights)
         self.device = torch.device(device)
         self.format = "pt" if in_memory else format_of(path)
-        self.fp16 = fp16 and self.device.type == "cuda" and self.format != "openvino"
+        self.fp16 = fp16 and self.device.type == "cuda" and self.format not in CPU_RUNTIMES
         self._half_asked = fp16
         torch_cpu = fp16 and self.device.type == "cpu" and self.format in ("pt", "torchscript")
         self.cpu_bf16 = torch_cpu and cpu_has_bf16()  # autocast to bfloat16 where the CPU computes it natively
-        if fp16 and not self.fp16 and not self.cpu_bf16 and self.format != "openvino":
+        if fp16 and not self.fp16 and not self.cpu_bf16 and self.format not in CPU_RUNTIMES:
             LOGGER.info("--half needs a CUDA device (or, for %s, a CPU with AVX512-BF16/AMX); running in float32 on "
                         "%s", self.format, self.device)  # fmt: skip
         self.precision = "f16" if self.fp16 else "bf16" if self.cpu_bf16 else "f32"  # OpenVINO's loader sets its own
@@ -130,16 +141,16 @@ class DetectMultiBackend(nn.Module):
         if not in_memory and not path.exists():
             raise UserError(f"weights not found: {path}")
         loader = {"pt": self._load_pt, "torchscript": self._load_torchscript, "onnx": self._load_onnx,
-                  "openvino": self._load_openvino}[self.format]  # fmt: skip
+                  "executorch": self._load_executorch, "coreml": _refuse_coreml}.get(
+            self.format, self._load_cpu_runtime)  # fmt: skip
         metadata = self._adopt_model(weights) if in_memory else loader(path)
-        if metadata.get("precision") == "int8":  # export.py --int8: integer layers, the head in self.precision
-            self.precision = f"int8+{self.precision}"
+        self.precision = precision_label(self.precision, metadata)  # int8+ for an export.py --int8 file
         if not metadata.get("stride") or not metadata.get("names"):
-            LOGGER.warning("%s: no stride/names metadata; assuming stride %d and names class0..", path, DEFAULT_STRIDE)
+            LOGGER.warning(MISSING_METADATA, path, DEFAULT_STRIDE)
         self.stride = metadata_stride(metadata.get("stride"), path)
         self.names = metadata_names(metadata.get("names"), path) or [f"class{i}" for i in range(self._num_classes())]
         fixed = f", fixed input {self.fixed_shape[0]}x{self.fixed_shape[1]}" if self.fixed_shape else ""
-        where = "CPU" if self.format == "openvino" else self.device.type.upper()
+        where = "CPU" if self.format in CPU_RUNTIMES else self.device.type.upper()
         LOGGER.info("Loaded %s (%s, %s on %s): %d classes, stride %d%s", path, self.format, self.precision, where,
                     len(self.names), self.stride, fixed)  # fmt: skip
 
@@ -180,8 +191,28 @@ class DetectMultiBackend(nn.Module):
         cuda = self.device.index or 0 if self.device.type == "cuda" else None
         return self._adopt_exported(open_exported(path, "onnx", cuda_index=cuda))
 
-    def _load_openvino(self, path: Path) -> dict:
-        exported = open_exported(path, "openvino", half=self._half_asked)
+    def _load_executorch(self, path: Path) -> dict:
+        """ExecuTorch's Python runtime (XNNPACK on the CPU); ``path`` is the folder or the ``.pte`` in it."""
+        try:
+            from executorch.runtime import Runtime
+        except ImportError:
+            raise UserError(f"{path}: running ExecuTorch programs needs executorch: pip install executorch") from None
+        folder = path.parent if path.suffix == ".pte" else path
+        programs = [path] if path.suffix == ".pte" else sorted(folder.glob("*.pte"))
+        if len(programs) != 1:
+            raise UserError(f"{folder}: expected one .pte file in the folder, found {len(programs)}")
+        try:
+            method = Runtime.get().load_program(programs[0]).load_method("forward")
+        except Exception as error:
+            raise UserError(f"{programs[0]}: ExecuTorch cannot load it ({first_line(error)})") from None
+        self.executorch = method
+        shape = list(method.metadata.input_tensor_meta(0).sizes())
+        self.fixed_shape, self.fixed_batch = static_hw(shape), static_batch(shape)
+        return read_yaml_metadata(folder / METADATA_YAML)
+
+    def _load_cpu_runtime(self, path: Path) -> dict:
+        """OpenVINO, NCNN or TFLite: CPU runtimes that choose their precision themselves (``--half`` asks)."""
+        exported = open_exported(path, self.format, half=self._half_asked)
         self.precision = exported.precision
         return self._adopt_exported(exported)
 
@@ -208,6 +239,8 @@ class DetectMultiBackend(nn.Module):
         return self._run_torch(images)
 
     def _run_torch(self, images: torch.Tensor) -> torch.Tensor:
+        if self.format == "executorch":
+            return self.executorch.execute([images.detach().float().cpu().contiguous()])[0].to(images.device)
         if self.format == "pt":
             return self.model(images.half() if self.fp16 else images.float())[0].float()
         if self.format == "torchscript":
@@ -224,6 +257,11 @@ class DetectMultiBackend(nn.Module):
         size = self.fixed_shape or (self.stride * 2, self.stride * 2)
         with torch.no_grad():
             return int(self.forward(torch.zeros(1, 3, *size, device=self.device)).shape[-1]) - 5
+
+
+def _refuse_coreml(path: Path) -> dict:
+    raise UserError(f"{path}: CoreML models run on Apple devices (macOS, iOS) only; on this machine use the ONNX, "
+                    "OpenVINO, NCNN, TFLite or ExecuTorch export")  # fmt: skip
 
 
 def _parse_json(text: str | bytes, path: Path) -> dict:

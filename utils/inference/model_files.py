@@ -1,5 +1,5 @@
-"""Exported model files read without torch: which format a path is, its metadata, and ONNX Runtime / OpenVINO
-sessions that take and return numpy arrays.
+"""Exported model files read without torch: which format a path is, its metadata, and ONNX Runtime, OpenVINO, NCNN
+and TFLite (LiteRT) sessions that take and return numpy arrays.
 
 :class:`~utils.inference.backends.DetectMultiBackend` wraps these for the torch pipeline; the torch-free detect
 path (:mod:`utils.deploy`) uses them directly, so this module imports only numpy, pyyaml and the runtime asked for.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,15 @@ from utils.class_names import names_list
 from utils.errors import UserError
 
 DEFAULT_STRIDE = 32
-OPENVINO_METADATA = "metadata.yaml"
-SUFFIXES = (".pt", ".torchscript", ".onnx", ".xml", "_openvino_model/")
+METADATA_YAML = "metadata.yaml"  # beside an OpenVINO .xml or in an NCNN folder
+OPENVINO_METADATA = METADATA_YAML
+NCNN_PARAM, NCNN_BIN = "model.ncnn.param", "model.ncnn.bin"  # in <stem>_ncnn_model/
+TFLITE_METADATA = "metadata.json"  # inside the zip archive appended to a .tflite file
+MAX_METADATA_BYTES = 1 << 20
+MISSING_METADATA = "%s: no stride/names metadata; assuming stride %d and names class0.."  # a logging format
+SUFFIXES = (".pt", ".torchscript", ".onnx", ".xml", "_openvino_model/", "_ncnn_model/", ".tflite", "_executorch_model/",
+            ".pte", ".mlpackage")  # fmt: skip
+EXPORTED_FORMATS = ("onnx", "openvino", "ncnn", "tflite")  # what open_exported opens, none of them through torch
 
 
 @dataclass
@@ -45,9 +53,16 @@ class ExportedModel:
 
 
 def open_exported(path: Path, fmt: str, half: bool = False, cuda_index: int | None = None) -> ExportedModel:
-    """Open ``path`` as ``fmt`` (``"onnx"`` or ``"openvino"``). ``half``: OpenVINO in bf16 where the CPU has it;
-    ``cuda_index``: ONNX Runtime's CUDA provider on that GPU when it is installed."""
-    return _open_onnx(path, cuda_index) if fmt == "onnx" else _open_openvino(path, half)
+    """Open ``path`` as ``fmt`` (one of :data:`EXPORTED_FORMATS`). ``half``: OpenVINO in bf16 where the CPU has it,
+    NCNN with its float16 storage and arithmetic; ``cuda_index``: ONNX Runtime's CUDA provider on that GPU when it is
+    installed."""
+    if fmt == "onnx":
+        return _open_onnx(path, cuda_index)
+    if fmt == "ncnn":
+        return _open_ncnn(path, half)
+    if fmt == "tflite":
+        return _open_tflite(path)
+    return _open_openvino(path, half)
 
 
 def _open_onnx(path: Path, cuda_index: int | None) -> ExportedModel:
@@ -88,13 +103,94 @@ def _open_openvino(path: Path, half: bool) -> ExportedModel:
     precision = choose_precision(core, half)
     compiled = compile_for_cpu(core, model, precision)
     output = compiled.output(0)
-    metadata = {}
-    if (xml.parent / OPENVINO_METADATA).is_file():
-        from utils.yaml_io import read_yaml_mapping
-
-        metadata = read_yaml_mapping(xml.parent / OPENVINO_METADATA, "OpenVINO metadata")
+    metadata = read_yaml_metadata(xml.parent / METADATA_YAML)
     return ExportedModel("openvino", path, lambda images: compiled(images.astype(np.float32))[output], precision,
                          fixed_shape, fixed_batch, metadata, compiled)  # fmt: skip
+
+
+def _open_ncnn(path: Path, half: bool) -> ExportedModel:
+    try:
+        import ncnn
+    except ImportError:
+        raise UserError(f"{path}: running NCNN models needs the ncnn package: pip install ncnn") from None
+    folder = path.parent if path.is_file() else path
+    param, weights = folder / NCNN_PARAM, folder / NCNN_BIN
+    if not param.is_file() or not weights.is_file():
+        raise UserError(f"{folder}: an NCNN model folder holds {NCNN_PARAM} and {NCNN_BIN}; one is missing")
+    net = ncnn.Net()
+    for option in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic"):  # NCNN's default: on where it can
+        setattr(net.opt, option, half)
+    if net.load_param(str(param)) != 0 or net.load_model(str(weights)) != 0:
+        raise UserError(f"{folder}: ncnn cannot load {NCNN_PARAM}/{NCNN_BIN}")
+    input_name, output_name = net.input_names()[0], net.output_names()[0]
+
+    def run(images: np.ndarray) -> np.ndarray:
+        outputs = []
+        for image in images.astype(np.float32):  # NCNN runs one image at a time
+            extractor = net.create_extractor()
+            extractor.input(input_name, ncnn.Mat(np.ascontiguousarray(image)))
+            outputs.append(np.array(extractor.extract(output_name)[1]))
+        return np.stack(outputs)
+
+    metadata = read_yaml_metadata(folder / METADATA_YAML)
+    imgsz = metadata.get("imgsz")  # the graph has its export size baked in and does not store it
+    fixed_shape = static_hw(list(imgsz)) if isinstance(imgsz, list) and len(imgsz) == 2 else None
+    return ExportedModel("ncnn", path, run, "f16" if half else "f32", fixed_shape, None, metadata, net)
+
+
+def _open_tflite(path: Path) -> ExportedModel:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise UserError(f"{path}: running TFLite models needs LiteRT: pip install ai-edge-litert") from None
+    try:
+        interpreter = Interpreter(model_path=str(path))
+        interpreter.allocate_tensors()
+    except Exception as error:
+        raise UserError(f"{path}: LiteRT cannot load it ({first_line(error)})") from None
+    model_input, model_output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    shape = [int(size) for size in model_input["shape"]]
+
+    def run(images: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(model_input["index"], images.astype(model_input["dtype"]))
+        interpreter.invoke()
+        return interpreter.get_tensor(model_output["index"]).copy()
+
+    metadata = tflite_metadata(path)
+    return ExportedModel("tflite", path, run, "f32", static_hw(shape), static_batch(shape), metadata, interpreter)
+
+
+def tflite_metadata(path: Path) -> dict:
+    """The ``metadata.json`` of the zip archive appended to a ``.tflite`` file; ``{}`` when there is none."""
+    if not zipfile.is_zipfile(path):
+        return {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(TFLITE_METADATA)
+            if info.file_size > MAX_METADATA_BYTES:
+                raise UserError(f"{path}: metadata of {info.file_size} bytes; at most {MAX_METADATA_BYTES} are read")
+            data = json.loads(archive.read(info))
+    except KeyError:
+        return {}
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: unreadable {TFLITE_METADATA} ({first_line(error)})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: {TFLITE_METADATA} must be a JSON object")
+    return data
+
+
+def read_yaml_metadata(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    from utils.yaml_io import read_yaml_mapping
+
+    return read_yaml_mapping(path, "model metadata")
+
+
+def precision_label(precision: str, metadata: dict) -> str:
+    """What a loaded model computes in, as logs print it: ``int8+`` before the float precision of its head for a
+    file ``export.py --int8`` wrote (its metadata says ``precision: int8``)."""
+    return f"int8+{precision}" if metadata.get("precision") == "int8" else precision
 
 
 def format_of(path: Path) -> str:
@@ -105,6 +201,14 @@ def format_of(path: Path) -> str:
         return "torchscript"
     if name.endswith(".onnx"):
         return "onnx"
+    if name.endswith(".tflite"):
+        return "tflite"
+    if name.endswith(".mlpackage"):
+        return "coreml"
+    if name.endswith((".pte", "_executorch_model")):
+        return "executorch"
+    if name.endswith(("_ncnn_model", ".ncnn.param")) or (path.is_dir() and (path / NCNN_PARAM).is_file()):
+        return "ncnn"
     if name.endswith(".xml") or name.endswith("_openvino_model") or (path.is_dir() and any(path.glob("*.xml"))):
         return "openvino"
     raise UserError(f"{path}: unknown model format (expected one of {', '.join(SUFFIXES)})")

@@ -9,7 +9,6 @@ exports every shipped config (default init) to ONNX at 64 px, static, and dynami
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from pathlib import Path
@@ -19,63 +18,13 @@ import pytest
 import torch
 
 from models.yolo import CONFIG_DIR, DetectionModel
+from tests.helpers import assert_as_exact_as_pytorch, fused_model, require_module
 from utils.errors import UserError
 from utils.exporters import ExportOptions, check_images, export_model
 from utils.inference.backends import DetectMultiBackend
 
 NAMES = ["circle", "rectangle", "triangle"]
 SIZE = 64
-_MODELS: dict[str, DetectionModel] = {}
-
-
-def fused_model(cfg: str) -> DetectionModel:
-    """A fused eval-mode model of ``cfg`` (nc=3), random weights, calibrated BatchNorm statistics; built once."""
-    if cfg not in _MODELS:
-        torch.manual_seed(0)
-        model = DetectionModel(f"{cfg}.yaml", nc=len(NAMES), verbose=False)
-        calibrate_batchnorm(model)
-        model.names = list(NAMES)
-        _MODELS[cfg] = model.fuse().eval()
-    return _MODELS[cfg]
-
-
-def calibrate_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
-    """Random BatchNorm affine weights, then running statistics averaged over one batch of random images in training
-    mode (non-trivial folding, activations of a trained model's scale); head weights scaled down."""
-    generator = torch.Generator().manual_seed(seed)
-    for norm in model.modules():
-        if isinstance(norm, torch.nn.BatchNorm2d):
-            norm.reset_running_stats()
-            norm.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
-            with torch.no_grad():
-                norm.weight.copy_(torch.rand(norm.num_features, generator=generator) + 0.5)
-                norm.bias.copy_(torch.rand(norm.num_features, generator=generator) - 0.5)
-    model.train()
-    with torch.no_grad():
-        model(torch.rand(4, 3, SIZE, SIZE, generator=generator))
-        for conv in model.head.m:  # keep predictions near the anchor priors, as a trained head's are: random
-            conv.weight.mul_(0.1)  # logits put boxes at up to 4x the largest anchor (1,400 px on a 64 px image)
-    model.eval()
-
-
-def _pytorch(model: DetectionModel, images: torch.Tensor) -> torch.Tensor:
-    with torch.inference_mode():
-        return model(images)[0]
-
-
-def assert_as_exact_as_pytorch(path: Path, model: DetectionModel, images: torch.Tensor) -> None:
-    """The exported model's output is within 10x PyTorch float32's own distance from a float64 PyTorch run (+ 1e-3).
-
-    A random-weight network is ill-conditioned (logits in the hundreds; float32 PyTorch itself is up to 3 px off
-    float64 on EfficientNet-B0 at 64x96), so a fixed tolerance would test float32 rounding, not the export; runtimes
-    that order sums differently land 1-6x PyTorch's distance. A wrong export (padding, grid, metadata) is off by
-    far more. The strict 1e-3 self-check is tested on a trained model in tests/test_export.py."""
-    with torch.inference_mode():
-        float32 = model(images)[0].double()
-        float64 = copy.deepcopy(model).double()(images.double())[0]
-        exported = DetectMultiBackend(path)(images).double()
-    budget = 10 * float((float32 - float64).abs().max()) + 1e-3
-    assert float((exported - float64).abs().max()) <= budget, (path, float((exported - float64).abs().max()), budget)
 
 
 @pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
@@ -164,7 +113,7 @@ def test_check_images_are_letterboxed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"include": ["tflite"]}, "--include tflite: choose from torchscript, onnx, openvino, engine"),
+        ({"include": ["paddle"]}, "--include paddle: choose from torchscript, onnx, openvino, engine, ncnn, tflite"),
         ({"imgsz": 100}, r"--imgsz 100: must be a multiple of the model's stride 32 \(try 128\)"),
         ({"imgsz": [64, 64, 64]}, "give one positive size, or a height and a width"),
         ({"batch_size": 0}, "--batch-size 0"),
@@ -200,3 +149,16 @@ def test_every_shipped_config_exports(cfg: str, formats: list[str], tmp_path: Pa
         assert [r.format for r in results] == formats
         for result in results:
             assert_as_exact_as_pytorch(result.path, model, images)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("cfg", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+def test_every_shipped_config_exports_to_phone_formats(cfg: str, tmp_path: Path) -> None:
+    """NCNN and TFLite (static only) at 64 px, as exact as PyTorch float32 (default init)."""
+    require_module("pnnx", "pnnx", "the NCNN export matrix")
+    require_module("litert_torch", "litert-torch", "the TFLite export matrix")
+    model = DetectionModel(f"{cfg}.yaml", nc=len(NAMES), verbose=False).fuse().eval()
+    results = export_model(model, NAMES, tmp_path / "best", ExportOptions(["ncnn", "tflite"], SIZE), check=False)
+    assert [r.format for r in results] == ["ncnn", "tflite"]
+    for result in results:
+        assert_as_exact_as_pytorch(result.path, model, check_images((SIZE, SIZE)))

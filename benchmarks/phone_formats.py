@@ -1,0 +1,137 @@
+"""NCNN and TFLite beside the other CPU runtimes: one checkpoint exported to every CPU format, each file scored with
+val.py and timed alternately in one process. Prints a markdown table and writes a CSV.
+
+    python benchmarks/phone_formats.py --weights runs/train/exp/weights/best.pt --data data.yaml --imgsz 320
+    python benchmarks/phone_formats.py --weights best.pt --data data.yaml --splits      # latency only
+
+Rows: PyTorch fp32 (the checkpoint, fused), ONNX Runtime fp32, OpenVINO fp32, NCNN fp32 and fp16 (float16 weights
+with NCNN's float16 storage and arithmetic on, as on a phone), TFLite fp32 and fp16-weights (LiteRT with XNNPACK;
+float16 weights, float32 arithmetic). The exported files are static, so val.py feeds them square letterboxed images
+at ``--imgsz``, batch 1; the checkpoint is scored the same way (``score`` in benchmarks/int8.py). Latency as in
+benchmarks/int8.py: batch 1, ``--threads`` threads in every runtime, ``--rounds`` rounds timing every row ``--runs``
+times in turn, the median over rounds and its ratio to PyTorch fp32 in the same rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+from int8 import add_common_arguments, latency, print_table, record, score
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FIELDS = ("row", "file", "threads", "median_ms", "ratio", "size_mb", "val_map50", "val_map", "test_map50", "test_map")
+
+
+def export_files(weights: Path, imgsz: int) -> dict[str, Path]:
+    """Every CPU format of ``weights`` (in its own folder), static at ``imgsz``; float16 copies in ``f16/``."""
+    from utils.exporters import ExportOptions, export
+
+    export(weights, ExportOptions(include=("onnx", "openvino", "ncnn", "tflite"), imgsz=imgsz))
+    (weights.parent / "f16").mkdir(exist_ok=True)
+    half = Path(shutil.copy(weights, weights.parent / "f16" / weights.name))
+    export(half, ExportOptions(include=("ncnn", "tflite"), imgsz=imgsz, half=True))
+    folder, stem = weights.parent, weights.stem
+    return {
+        "PyTorch fp32": weights,
+        "ONNX Runtime fp32": folder / f"{stem}.onnx",
+        "OpenVINO fp32": folder / f"{stem}_openvino_model",
+        "NCNN fp32": folder / f"{stem}_ncnn_model",
+        "NCNN fp16": half.parent / f"{stem}_ncnn_model",
+        "TFLite fp32": folder / f"{stem}_float32.tflite",
+        "TFLite fp16 weights": half.parent / f"{stem}_float16.tflite",
+    }
+
+
+def runners(files: dict[str, Path], threads: int) -> dict:
+    """Row -> a callable on a (1, 3, H, W) float32 array, every runtime on ``threads`` threads."""
+    import ncnn
+    import onnxruntime
+    import openvino
+    import torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
+    from utils.inference.model_files import NCNN_BIN, NCNN_PARAM, single_xml
+    from utils.inference.openvino_runtime import F32, compile_for_cpu
+
+    torch.set_num_threads(threads)
+    model = model_from_checkpoint(load_checkpoint(files["PyTorch fp32"])).fuse().eval()
+    out = {"PyTorch fp32": lambda x: model(torch.from_numpy(x))[0]}
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(str(files["ONNX Runtime fp32"]), options, providers=["CPUExecutionProvider"])
+    out["ONNX Runtime fp32"] = lambda x: session.run(None, {"images": x})[0]
+    properties = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    compiled = compile_for_cpu(openvino.Core(), str(single_xml(files["OpenVINO fp32"])), F32, properties)
+    out["OpenVINO fp32"] = lambda x: compiled(x)[compiled.output(0)]
+    for row in ("NCNN fp32", "NCNN fp16"):
+        net = ncnn.Net()
+        net.opt.num_threads = threads
+        for option in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic"):
+            setattr(net.opt, option, row.endswith("fp16"))
+        net.load_param(str(files[row] / NCNN_PARAM))
+        net.load_model(str(files[row] / NCNN_BIN))
+        out[row] = lambda x, n=net: _ncnn_run(n, x)
+    for row in ("TFLite fp32", "TFLite fp16 weights"):
+        interpreter = Interpreter(model_path=str(files[row]), num_threads=threads)
+        interpreter.allocate_tensors()
+        out[row] = lambda x, i=interpreter: _tflite_run(i, x)
+    return out
+
+
+def _ncnn_run(net, image):
+    import ncnn
+
+    extractor = net.create_extractor()
+    extractor.input("in0", ncnn.Mat(image[0]))
+    return extractor.extract("out0")[1]
+
+
+def _tflite_run(interpreter, image):
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def size_mb(path: Path) -> float:
+    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 2)
+
+
+def machine() -> str:
+    from importlib.metadata import version
+
+    from utils.environment import cpu_name
+
+    packages = ("torch", "onnxruntime", "openvino", "ncnn", "pnnx", "ai-edge-litert", "litert-torch")
+    return f"{cpu_name()}; Python {platform.python_version()}, " + ", ".join(f"{p} {version(p)}" for p in packages)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(parser, "dataset YAML whose val and test splits score", "runs/benchmarks/phone_formats")
+    args = parser.parse_args()
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    files = export_files(Path(shutil.copy(args.weights, work / "best.pt")), args.imgsz)
+    maps = {(row, split): score(files[row], args.data, args.imgsz, split, row.endswith("fp16"), work / "val")
+            for row in files for split in args.splits}  # fmt: skip
+    table = []
+    for threads in args.threads:
+        times = latency(runners(files, threads), args.imgsz, args.rounds, args.runs)
+        table += [record(row, f"{path.parent.name}/{path.name}", threads, times, maps, args.splits,
+                         size_mb=size_mb(path)) for row, path in files.items()]  # fmt: skip
+    print(f"\n{machine()}; batch 1, {args.imgsz} px\n")
+    print_table(table, FIELDS, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
