@@ -145,7 +145,10 @@ def test_ctrl_c_and_sigterm_stop_cleanly(signum, shapes_yaml, tmp_path):
     command = [sys.executable, "train.py", "--data", str(shapes_yaml), "--cfg", "configs/models/yolov5n.yaml",
                "--epochs", "50", "--project", str(tmp_path), *FAST]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    # SIGINT back to its default in the child: a test run started as a background job (`pytest &`, as CI may be)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler, as for any background job
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     last = tmp_path / "exp" / "weights" / "last.pt"
     wait_until(lambda: saved_epoch(last) >= 0, process, "checkpoint of epoch 0")
     process.send_signal(signum)

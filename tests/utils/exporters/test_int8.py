@@ -123,8 +123,10 @@ def test_int8_mistakes_are_one_line(untrained_weights: Path, tmp_path: Path, cap
 
 @pytest.mark.slow
 def test_int8_files_score_like_float(shapes_weights: Path, shapes_yaml: Path, tmp_path: Path):
-    """The trained shapes detector at 160 px: each INT8 file within 0.01 mAP@0.5:0.95 of the float32 ONNX file
-    fed the same square letterboxed batches (the acceptance bar of the INT8 issue)."""
+    """The trained shapes detector at 160 px: no INT8 file loses more than 0.01 mAP@0.5:0.95 against the float32
+    ONNX file fed the same square letterboxed batches (the acceptance bar of the INT8 issue), nor moves by more than
+    0.03 either way. One-sided at 0.01: on 32 images a weak model's mAP moves by chance, and on an AVX512-VNNI CPU
+    OpenVINO's INT8 file scored 0.014 above float32 (0.180 against 0.165)."""
     weights = int8_export(shapes_weights, shapes_yaml, tmp_path, ("onnx", "openvino"), size=160, images=128)
     assert export.main(["--weights", str(weights), "--include", "onnx", "--imgsz", "160"]) == 0
     maps = {}
@@ -133,4 +135,5 @@ def test_int8_files_score_like_float(shapes_weights: Path, shapes_yaml: Path, tm
                 "--project", str(tmp_path / "val"), "--name", name]  # fmt: skip
         maps[name] = val.run(val.parse_args(argv))[0].map
     assert maps["best.onnx"] > 0.05, maps
-    assert all(abs(value - maps["best.onnx"]) < 0.01 for value in maps.values()), maps
+    assert all(value > maps["best.onnx"] - 0.01 for value in maps.values()), maps
+    assert all(abs(value - maps["best.onnx"]) < 0.03 for value in maps.values()), maps
