@@ -13,6 +13,7 @@ from utils.boxes import scale_boxes
 from utils.deploy.nms import suppress
 from utils.errors import UserError
 from utils.inference.model_files import (
+    CPU_ONLY_FORMATS,
     EXPORTED_FORMATS,
     MISSING_METADATA,
     format_of,
@@ -26,7 +27,6 @@ from utils.timing import LapClock
 
 LOGGER = logging.getLogger(__name__)
 FORMATS = EXPORTED_FORMATS
-CPU_ONLY = ("openvino", "ncnn", "tflite")  # runtimes that run on the CPU whatever --device says
 
 
 class NumpyDetector:
@@ -100,7 +100,7 @@ def runs_without_torch(weights: str | Path, device: str) -> bool:
     """Whether detect.py takes the torch-free path: an OpenVINO, NCNN or TFLite model (CPU runtimes here), or an
     ONNX file on the CPU (``--device cpu``, or no ``--device`` and no CUDA provider in onnxruntime)."""
     fmt = format_of(Path(weights))
-    if fmt in CPU_ONLY:
+    if fmt in CPU_ONLY_FORMATS and fmt in FORMATS:
         return True
     if fmt != "onnx" or device not in ("", "cpu"):
         return False

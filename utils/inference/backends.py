@@ -48,6 +48,7 @@ from torch import nn
 from utils.device import cpu_has_bf16
 from utils.errors import UserError
 from utils.inference.model_files import (
+    CPU_ONLY_FORMATS,
     DEFAULT_STRIDE,
     METADATA_YAML,
     MISSING_METADATA,
@@ -68,7 +69,6 @@ from utils.inference.model_files import (
 LOGGER = logging.getLogger(__name__)
 
 TORCHSCRIPT_METADATA = "config.txt"  # the _extra_files key holding the JSON metadata
-CPU_RUNTIMES = ("openvino", "ncnn", "tflite", "executorch")  # formats that run on the CPU whatever --device says
 __all__ = ["DEFAULT_STRIDE", "OPENVINO_METADATA", "SUFFIXES", "BackendDetector", "DetectMultiBackend"]
 
 
@@ -127,11 +127,11 @@ class DetectMultiBackend(nn.Module):
         path = Path(f"<{type(weights).__name__} in memory>" if in_memory else weights)
         self.device = torch.device(device)
         self.format = "pt" if in_memory else format_of(path)
-        self.fp16 = fp16 and self.device.type == "cuda" and self.format not in CPU_RUNTIMES
+        self.fp16 = fp16 and self.device.type == "cuda" and self.format not in CPU_ONLY_FORMATS
         self._half_asked = fp16
         torch_cpu = fp16 and self.device.type == "cpu" and self.format in ("pt", "torchscript")
         self.cpu_bf16 = torch_cpu and cpu_has_bf16()  # autocast to bfloat16 where the CPU computes it natively
-        if fp16 and not self.fp16 and not self.cpu_bf16 and self.format not in CPU_RUNTIMES:
+        if fp16 and not self.fp16 and not self.cpu_bf16 and self.format not in CPU_ONLY_FORMATS:
             LOGGER.info("--half needs a CUDA device (or, for %s, a CPU with AVX512-BF16/AMX); running in float32 on "
                         "%s", self.format, self.device)  # fmt: skip
         self.precision = "f16" if self.fp16 else "bf16" if self.cpu_bf16 else "f32"  # OpenVINO's loader sets its own
@@ -150,7 +150,7 @@ class DetectMultiBackend(nn.Module):
         self.stride = metadata_stride(metadata.get("stride"), path)
         self.names = metadata_names(metadata.get("names"), path) or [f"class{i}" for i in range(self._num_classes())]
         fixed = f", fixed input {self.fixed_shape[0]}x{self.fixed_shape[1]}" if self.fixed_shape else ""
-        where = "CPU" if self.format in CPU_RUNTIMES else self.device.type.upper()
+        where = "CPU" if self.format in CPU_ONLY_FORMATS else self.device.type.upper()
         LOGGER.info("Loaded %s (%s, %s on %s): %d classes, stride %d%s", path, self.format, self.precision, where,
                     len(self.names), self.stride, fixed)  # fmt: skip
 

@@ -30,6 +30,7 @@ MISSING_METADATA = "%s: no stride/names metadata; assuming stride %d and names c
 SUFFIXES = (".pt", ".torchscript", ".onnx", ".xml", "_openvino_model/", "_ncnn_model/", ".tflite", "_executorch_model/",
             ".pte", ".mlpackage")  # fmt: skip
 EXPORTED_FORMATS = ("onnx", "openvino", "ncnn", "tflite")  # what open_exported opens, none of them through torch
+CPU_ONLY_FORMATS = ("openvino", "ncnn", "tflite", "executorch")  # runtimes that run on the CPU whatever --device says
 
 
 @dataclass
