@@ -43,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cuda device, i.e. 0 or cpu")
     parser.add_argument("--workspace", type=int, default=4, help="TensorRT workspace size (GB)")
     parser.add_argument("--int8", action="store_true",
-                        help="INT8 onnx/openvino (best_int8.onnx, best_int8_openvino_model/) for VNNI/AMX CPUs; "
+                        help="INT8 onnx/openvino/tflite (best_int8.onnx, best_int8_openvino_model/, best_int8.tflite), "
+                             "the head in float: for VNNI/AMX CPUs and phones; "
                              "needs --data for calibration")  # fmt: skip
     parser.add_argument("--data", default=None, help="dataset YAML whose train images calibrate --int8")
     parser.add_argument("--int8-images", type=int, default=300, help="how many train images calibrate --int8")

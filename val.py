@@ -27,6 +27,7 @@ from utils.evaluation.coco_json import official_annotations
 from utils.evaluation.evaluate import EvalResult, evaluate, shows_per_class_rows
 from utils.evaluation.options import EvalOptions
 from utils.inference.backends import BackendDetector, DetectMultiBackend
+from utils.inference.model_files import CPU_HALF_FORMATS
 from utils.inference.openvino_runtime import HALF_HELP
 from utils.run_dir import increment_path
 
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     device = select_device(args.device)
     options = eval_options(args, None, device.type == "cuda")  # flags checked before anything loads
     model, backend = load_model(args.weights, device, args.half)
-    if args.half and device.type != "cuda" and backend.format not in ("openvino", "ncnn") and not backend.cpu_bf16:
+    if args.half and device.type != "cuda" and backend.format not in CPU_HALF_FORMATS and not backend.cpu_bf16:
         raise UserError(f"--half needs a CUDA device for {backend.format} weights, or a CPU with AVX512-BF16/AMX "
                         f"(OpenVINO takes it on the CPU as bf16 where it can, NCNN as float16), but the device is "
                         f"{device}; drop --half")  # fmt: skip

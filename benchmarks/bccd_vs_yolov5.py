@@ -50,14 +50,15 @@ def prepare(work: Path, bccd: Path) -> Path:
 
 
 def run_name(side: str, config: str, epochs: int, seed: int) -> str:
-    return f"{side}_{config}_{epochs}" + (f"_seed{seed}" if seed else "")
+    return f"{side}_{Path(config).stem}_{epochs}" + (f"_seed{seed}" if seed else "")
 
 
 def train_command(side: str, config: str, epochs: int, seed: int, data_yaml: Path, project: Path) -> list[str]:
     where = ["--project", str(project), "--name", run_name(side, config, epochs, seed), "--exist-ok", "--epochs",
              str(epochs), "--seed", str(seed)]  # fmt: skip
     if side == "ours":
-        return [sys.executable, "train.py", "--data", str(data_yaml), "--cfg", f"configs/models/{config}.yaml",
+        cfg = config if config.endswith(".yaml") else f"configs/models/{config}.yaml"  # a path, or a shipped name
+        return [sys.executable, "train.py", "--data", str(data_yaml), "--cfg", cfg,
                 "--hyp", "configs/hyps/hyp.scratch-low.yaml", *COMMON, *where]  # fmt: skip
     package = subprocess.run([str(THEIR_PYTHON), "-c", "import yolov5, os; print(os.path.dirname(yolov5.__file__))"],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
@@ -113,14 +114,15 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def score(weights: Path, data_yaml: Path, split: str, work: Path) -> tuple[float, float]:
-    """pycocotools' (mAP@0.5, mAP@0.5:0.95) of ``weights`` on ``split`` through val.py's pipeline."""
+def score(weights: Path, data_yaml: Path, split: str, work: Path, name: str = "") -> tuple[float, float]:
+    """pycocotools' (mAP@0.5, mAP@0.5:0.95) of ``weights`` (any format val.py reads) on ``split`` through val.py's
+    pipeline; the val run is ``work/val/<name or the run's name>_<split>``."""
     import val
 
     args = val.parse_args([
         "--weights", str(weights), "--data", str(data_yaml), "--task", split, "--imgsz", "320", "--device", "cpu",
         "--conf-thres", "0.001", "--iou-thres", "0.6", "--max-det", "300", "--save-json", "--workers", "2",
-        "--project", str(work / "val"), "--name", f"{weights.parents[1].name}_{split}", "--exist-ok",
+        "--project", str(work / "val"), "--name", f"{name or weights.parents[1].name}_{split}", "--exist-ok",
     ])  # fmt: skip
     result, _ = val.run(args)
     return result.coco_map50, result.coco_map

@@ -63,12 +63,11 @@ def score(path: Path, data: str, imgsz: int, split: str, half: bool, project: Pa
 def runners(files: dict[str, Path], threads: int, bf16: bool) -> dict:
     """Row -> a callable on a (1, 3, H, W) float32 array, every runtime on ``threads`` threads."""
     import onnxruntime
-    import openvino
     import torch
 
     from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
     from utils.inference.model_files import single_xml
-    from utils.inference.openvino_runtime import BF16, F32, compile_for_cpu
+    from utils.inference.openvino_runtime import BF16, F32, compile_for_cpu, shared_core
 
     torch.set_num_threads(threads)
     model = model_from_checkpoint(load_checkpoint(files["PyTorch fp32"])).fuse().eval()
@@ -85,7 +84,7 @@ def runners(files: dict[str, Path], threads: int, bf16: bool) -> dict:
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         session = onnxruntime.InferenceSession(str(files[row]), options, providers=["CPUExecutionProvider"])
         out[row] = lambda x, s=session: s.run(None, {"images": x})[0]
-    core = openvino.Core()
+    core = shared_core()
     for row in ("OpenVINO fp32", "OpenVINO bf16", "OpenVINO int8"):
         if row.endswith("bf16") and not bf16:
             continue
@@ -168,15 +167,13 @@ def main() -> int:
     parser.add_argument("--int8-images", type=int, default=300)
     args = parser.parse_args()
 
-    import openvino
-
-    from utils.inference.openvino_runtime import cpu_supports_bf16
+    from utils.inference.openvino_runtime import cpu_supports_bf16, shared_core
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     weights = Path(shutil.copy(args.weights, work / "best.pt"))
     files = export_files(weights, args.data, args.imgsz, args.int8_images)
-    bf16 = cpu_supports_bf16(openvino.Core())
+    bf16 = cpu_supports_bf16(shared_core())
     rows = [row for row in files if bf16 or not row.endswith("bf16")]
     maps = {}
     for row in rows:

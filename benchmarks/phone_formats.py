@@ -6,7 +6,8 @@ val.py and timed alternately in one process. Prints a markdown table and writes 
 
 Rows: PyTorch fp32 (the checkpoint, fused), ONNX Runtime fp32, OpenVINO fp32, NCNN fp32 and fp16 (float16 weights
 with NCNN's float16 storage and arithmetic on, as on a phone), TFLite fp32 and fp16-weights (LiteRT with XNNPACK;
-float16 weights, float32 arithmetic). The exported files are static, so val.py feeds them square letterboxed images
+float16 weights, float32 arithmetic) and int8 (``export.py --int8``: int8 body, float head, calibrated on
+``--int8-images`` train images). The exported files are static, so val.py feeds them square letterboxed images
 at ``--imgsz``, batch 1; the checkpoint is scored the same way (``score`` in benchmarks/int8.py). Latency as in
 benchmarks/int8.py: batch 1, ``--threads`` threads in every runtime, ``--rounds`` rounds timing every row ``--runs``
 times in turn, the median over rounds and its ratio to PyTorch fp32 in the same rounds.
@@ -28,11 +29,13 @@ sys.path.insert(0, str(ROOT))
 FIELDS = ("row", "file", "threads", "median_ms", "ratio", "size_mb", "val_map50", "val_map", "test_map50", "test_map")
 
 
-def export_files(weights: Path, imgsz: int) -> dict[str, Path]:
-    """Every CPU format of ``weights`` (in its own folder), static at ``imgsz``; float16 copies in ``f16/``."""
+def export_files(weights: Path, imgsz: int, data: str, int8_images: int) -> dict[str, Path]:
+    """Every CPU format of ``weights`` (in its own folder), static at ``imgsz``; float16 copies in ``f16/``; the
+    TFLite INT8 file calibrated on ``int8_images`` train images of ``data``."""
     from utils.exporters import ExportOptions, export
 
     export(weights, ExportOptions(include=("onnx", "openvino", "ncnn", "tflite"), imgsz=imgsz))
+    export(weights, ExportOptions(include=("tflite",), imgsz=imgsz, int8=True, data=data, int8_images=int8_images))
     (weights.parent / "f16").mkdir(exist_ok=True)
     half = Path(shutil.copy(weights, weights.parent / "f16" / weights.name))
     export(half, ExportOptions(include=("ncnn", "tflite"), imgsz=imgsz, half=True))
@@ -45,58 +48,26 @@ def export_files(weights: Path, imgsz: int) -> dict[str, Path]:
         "NCNN fp16": half.parent / f"{stem}_ncnn_model",
         "TFLite fp32": folder / f"{stem}_float32.tflite",
         "TFLite fp16 weights": half.parent / f"{stem}_float16.tflite",
+        "TFLite int8": folder / f"{stem}_int8.tflite",
     }
 
 
 def runners(files: dict[str, Path], threads: int) -> dict:
-    """Row -> a callable on a (1, 3, H, W) float32 array, every runtime on ``threads`` threads."""
-    import ncnn
-    import onnxruntime
-    import openvino
+    """Row -> a callable on a (1, 3, H, W) float32 array, every runtime on ``threads`` threads, each file opened
+    the way detect.py opens it."""
     import torch
-    from ai_edge_litert.interpreter import Interpreter
 
     from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
-    from utils.inference.model_files import NCNN_BIN, NCNN_PARAM, single_xml
-    from utils.inference.openvino_runtime import F32, compile_for_cpu
+    from utils.inference.model_files import format_of, open_exported
 
     torch.set_num_threads(threads)
     model = model_from_checkpoint(load_checkpoint(files["PyTorch fp32"])).fuse().eval()
     out = {"PyTorch fp32": lambda x: model(torch.from_numpy(x))[0]}
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = onnxruntime.InferenceSession(str(files["ONNX Runtime fp32"]), options, providers=["CPUExecutionProvider"])
-    out["ONNX Runtime fp32"] = lambda x: session.run(None, {"images": x})[0]
-    properties = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
-    compiled = compile_for_cpu(openvino.Core(), str(single_xml(files["OpenVINO fp32"])), F32, properties)
-    out["OpenVINO fp32"] = lambda x: compiled(x)[compiled.output(0)]
-    for row in ("NCNN fp32", "NCNN fp16"):
-        net = ncnn.Net()
-        net.opt.num_threads = threads
-        for option in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic"):
-            setattr(net.opt, option, row.endswith("fp16"))
-        net.load_param(str(files[row] / NCNN_PARAM))
-        net.load_model(str(files[row] / NCNN_BIN))
-        out[row] = lambda x, n=net: _ncnn_run(n, x)
-    for row in ("TFLite fp32", "TFLite fp16 weights"):
-        interpreter = Interpreter(model_path=str(files[row]), num_threads=threads)
-        interpreter.allocate_tensors()
-        out[row] = lambda x, i=interpreter: _tflite_run(i, x)
+    for row, path in files.items():
+        if row != "PyTorch fp32":
+            exported = open_exported(path, format_of(path), half=row == "NCNN fp16", threads=threads)
+            out[row] = exported.run
     return out
-
-
-def _ncnn_run(net, image):
-    import ncnn
-
-    extractor = net.create_extractor()
-    extractor.input("in0", ncnn.Mat(image[0]))
-    return extractor.extract("out0")[1]
-
-
-def _tflite_run(interpreter, image):
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
 def size_mb(path: Path) -> float:
@@ -115,12 +86,14 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser, "dataset YAML whose val and test splits score", "runs/benchmarks/phone_formats")
+    add_common_arguments(parser, "dataset YAML: train calibrates TFLite INT8, val and test score",
+                         "runs/benchmarks/phone_formats")  # fmt: skip
+    parser.add_argument("--int8-images", type=int, default=300)
     args = parser.parse_args()
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    files = export_files(Path(shutil.copy(args.weights, work / "best.pt")), args.imgsz)
+    files = export_files(Path(shutil.copy(args.weights, work / "best.pt")), args.imgsz, args.data, args.int8_images)
     maps = {(row, split): score(files[row], args.data, args.imgsz, split, row.endswith("fp16"), work / "val")
             for row in files for split in args.splits}  # fmt: skip
     table = []

@@ -1,5 +1,6 @@
 """CPU speed and memory of every shipped config in every runtime: PyTorch (eager, fused), TorchScript, ONNX Runtime,
-OpenVINO. Prints a markdown table and writes a CSV.
+OpenVINO, and with requirements-export.txt NCNN, TFLite (LiteRT) and ExecuTorch. Prints a markdown table and writes a
+CSV.
 
     python benchmarks/speed.py --imgsz 640 320                      # every config (slow: about an hour on 2 cores)
     python benchmarks/speed.py --imgsz 320 --configs yolov5n yolov5s yolov5s-efficientnet-b0 --runs 30
@@ -8,9 +9,10 @@ Each (config, size) is exported once (random weights, nc=80, Conv+BN fused) in a
 timed in a fresh subprocess of its own, so "peak MB" is that process's peak resident memory (``VmHWM``: Python,
 torch and the runtime imported, the model loaded, the runs done) and "import MB" the same before the model loads.
 Latency: batch 1, the median of ``--runs`` timed runs after ``--warmup`` runs, with ``--threads`` intra-op threads
-in every runtime (torch.set_num_threads, ORT intra_op_num_threads, OpenVINO INFERENCE_NUM_THREADS). Every runtime
+in every runtime (torch.set_num_threads, ORT intra_op_num_threads, OpenVINO INFERENCE_NUM_THREADS, NCNN num_threads,
+LiteRT num_threads), except ExecuTorch, whose Python runtime takes no thread count (XNNPACK's own pool). Every runtime
 computes in float32; OpenVINO is told so (``INFERENCE_PRECISION_HINT f32``), as its default is bf16 on CPUs with
-AVX512-BF16 or AMX.
+AVX512-BF16 or AMX. NCNN, TFLite and ExecuTorch are opened the way detect.py opens them.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIMES = ("pytorch", "torchscript", "onnxruntime", "openvino")
-EXPORT_FORMAT = {"torchscript": "torchscript", "onnxruntime": "onnx", "openvino": "openvino"}  # runtime -> file
+RUNTIMES = ("pytorch", "torchscript", "onnxruntime", "openvino", "ncnn", "tflite", "executorch")
+DEFAULT_RUNTIMES = RUNTIMES[:4]  # the others need requirements-export.txt
+EXPORT_FORMAT = {"onnxruntime": "onnx", **{name: name for name in RUNTIMES[1:] if name != "onnxruntime"}}  # -> format
+EXPORTED_FILE = {"ncnn": "{cfg}_ncnn_model", "tflite": "{cfg}_float32.tflite", "executorch": "{cfg}_executorch_model"}
 FIELDS = ("config", "imgsz", "runtime", "params", "gflops", "threads", "median_ms", "p90_ms", "import_mb", "peak_mb")
 
 
@@ -78,14 +82,28 @@ def load_runtime(runtime: str, cfg: str, folder: Path, threads: int):
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         session = onnxruntime.InferenceSession(str(folder / f"{cfg}.onnx"), options, providers=["CPUExecutionProvider"])
         return lambda x: session.run(None, {"images": x.numpy()})[0]
-    import openvino
-
-    from utils.inference.openvino_runtime import F32, compile_for_cpu
+    if runtime in EXPORTED_FILE:
+        return _detect_py_runtime(runtime, folder / EXPORTED_FILE[runtime].format(cfg=cfg), threads)
+    from utils.inference.openvino_runtime import F32, compile_for_cpu, shared_core
 
     xml = folder / f"{cfg}_openvino_model" / f"{cfg}.xml"  # f32 set explicitly: bf16 is the default on some CPUs
-    compiled = compile_for_cpu(openvino.Core(), str(xml), F32, {"INFERENCE_NUM_THREADS": threads,
-                                                                "PERFORMANCE_HINT": "LATENCY"})  # fmt: skip
+    compiled = compile_for_cpu(shared_core(), str(xml), F32, {"INFERENCE_NUM_THREADS": threads,
+                                                           "PERFORMANCE_HINT": "LATENCY"})  # fmt: skip
     return lambda x: compiled(x.numpy())[compiled.output(0)]
+
+
+def _detect_py_runtime(runtime: str, path: Path, threads: int):
+    """NCNN/TFLite through the loader detect.py uses (on ``threads`` threads); ExecuTorch through
+    DetectMultiBackend."""
+    if runtime == "executorch":
+        from utils.inference.backends import DetectMultiBackend
+
+        backend = DetectMultiBackend(path)
+        return lambda x: backend(x)
+    from utils.inference.model_files import open_exported
+
+    exported = open_exported(path, runtime, threads=threads)
+    return lambda x: exported.run(x.numpy())
 
 
 def time_worker(runtime: str, cfg: str, imgsz: int, folder: Path, threads: int, runs: int, warmup: int) -> dict:
@@ -131,7 +149,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", nargs="+", default=None, help="config names (default: every shipped one)")
     parser.add_argument("--imgsz", type=int, nargs="+", default=[640, 320])
-    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES)
+    parser.add_argument("--runtimes", nargs="+", default=list(DEFAULT_RUNTIMES), choices=RUNTIMES)
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads in every runtime")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)

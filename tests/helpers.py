@@ -3,12 +3,13 @@
 import copy
 import os
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
+
+from utils.train.untrained import save_untrained_checkpoint as write_checkpoint  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES_NAMES = ["circle", "rectangle", "triangle"]
@@ -46,33 +47,6 @@ def yolov5_reference(folder: Path, purpose: str) -> tuple[Path, dict[str, str]]:
     shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", config_dir / "Arial.ttf")
     env = {**os.environ, "YOLOV5_CONFIG_DIR": str(config_dir), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     return python, env
-
-
-def write_checkpoint(model: torch.nn.Module, names: list[str], path: Path) -> Path:
-    """Save ``model`` (a ``DetectionModel``) untrained, in the layout ``Trainer.save_checkpoint`` writes and
-    ``Trainer.finish`` leaves: fp16 ``model`` and ``ema`` (the same weights, as at the start of a run), optimizer
-    stripped, default ``opt`` and ``hyp``; ``epoch`` -1 as no epoch was trained. Returns ``path``."""
-    from utils.checkpoints.checkpoint import half_state_dict, save_checkpoint
-    from utils.hyp import load_hyp
-    from utils.train.options import TrainOptions
-
-    state = half_state_dict(model)
-    checkpoint = {
-        "epoch": -1,
-        "best_fitness": 0.0,
-        "best_epoch": -1,
-        "model": state,
-        "ema": dict(state),
-        "updates": 0,
-        "optimizer": None,
-        "opt": TrainOptions(cfg=model.yaml_file or "", epochs=1).to_dict(),
-        "hyp": load_hyp(),
-        "names": list(names),
-        "model_yaml": model.yaml,
-        "date": datetime.now().isoformat(),
-    }
-    save_checkpoint(checkpoint, path)
-    return path
 
 
 def fused_model(cfg: str) -> torch.nn.Module:

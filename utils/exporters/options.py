@@ -11,7 +11,7 @@ from utils.errors import UserError
 from utils.exporters.calibration import DEFAULT_CALIBRATION_IMAGES
 from utils.exporters.onnx_file import DEFAULT_OPSET, MIN_OPSET
 
-INT8_FORMATS = ("onnx", "openvino")
+INT8_FORMATS = ("onnx", "openvino", "tflite")
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,9 @@ class ExportOptions:
       on any device, TFLite as ``best_float16.tflite``; CoreML computes in float16; not ExecuTorch).
     - ``device``: where the model is traced; ``workspace``: TensorRT's builder memory in GB.
     - ``check_image``: the photo the self-check letterboxes (None: a synthetic scene).
-    - ``int8``: ONNX and OpenVINO files quantized to 8-bit integers (``best_int8.onnx``,
-      ``best_int8_openvino_model/``), calibrated on ``int8_images`` train images of the dataset YAML ``data``.
+    - ``int8``: ONNX, OpenVINO and TFLite files quantized to 8-bit integers (``best_int8.onnx``,
+      ``best_int8_openvino_model/``, ``best_int8.tflite``), calibrated on ``int8_images`` train images of the dataset
+      YAML ``data``; the Detect head stays float in each.
     """
 
     include: Sequence[str] = ("torchscript",)
@@ -59,4 +60,4 @@ class ExportOptions:
             raise UserError("--half: the executorch export is float32 (XNNPACK); export it without --half")
         others = [f for f in self.include if str(f).lower() not in INT8_FORMATS]
         if self.int8 and others:
-            raise UserError(f"--int8 quantizes onnx and openvino only, not {' '.join(map(str, others))}")
+            raise UserError(f"--int8 quantizes onnx, openvino and tflite only, not {' '.join(map(str, others))}")

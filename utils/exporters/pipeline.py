@@ -114,7 +114,7 @@ def _write_formats(
     model, reference, images, include, stem, metadata, options, device, calibration=None
 ) -> list[ExportResult]:
     """Write each format in turn; OpenVINO and TensorRT convert a float32 ONNX file (theirs or a scratch one).
-    With ``calibration`` (``--int8``) the ONNX and OpenVINO files are quantized copies, named ``*_int8``."""
+    With ``calibration`` (``--int8``) the ONNX, OpenVINO and TFLite files are quantized copies, named ``*_int8``."""
     torch_half = options.half and device.type == "cuda"
     traced = decoded_only(copy.deepcopy(model).half()).eval() if torch_half else reference
     example = images.half() if torch_half else images
@@ -130,7 +130,7 @@ def _write_formats(
             elif fmt == "ncnn":
                 path = _ncnn(reference, images, stem, metadata, options.half)
             elif fmt == "tflite":
-                path = _tflite(reference, images, stem, metadata, options.half)
+                path = _tflite(reference, images, stem, metadata, options.half, calibration)
             elif fmt == "coreml":
                 path = _coreml(reference, images, stem, metadata, options.half)
             elif fmt == "executorch":
@@ -199,11 +199,14 @@ def _ncnn(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict, h
     return export_ncnn(_on_cpu(model), example.cpu(), stem.parent / f"{stem.name}_ncnn_model", metadata, half)
 
 
-def _tflite(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict, half: bool) -> Path:
+def _tflite(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict, half: bool,
+            calibration: Int8Calibration | None = None) -> Path:  # fmt: skip
     from utils.exporters.tflite_model import export_tflite
 
-    path = stem.parent / f"{stem.name}_float{16 if half else 32}.tflite"
-    return export_tflite(_on_cpu(model), example.cpu(), path, metadata, half)
+    kind = "int8" if calibration else f"float{16 if half else 32}"
+    batches = calibration.batches if calibration else None
+    return export_tflite(_on_cpu(model), example.cpu(), stem.parent / f"{stem.name}_{kind}.tflite", metadata, half,
+                         batches)  # fmt: skip
 
 
 def _coreml(model: nn.Module, example: torch.Tensor, stem: Path, metadata: dict, half: bool) -> Path:

@@ -1,6 +1,10 @@
 """TFLite (LiteRT) export: the model converted by Google's ``litert-torch`` (torch.export underneath).
 
-The file keeps the NCHW input of the other formats (``(1, 3, H, W)`` RGB 0..1) and the decoded output. The metadata
+The file keeps the NCHW input of the other formats (``(1, 3, H, W)`` RGB 0..1) and the decoded output. ``--int8``
+quantizes it with torch's PT2E flow and litert-torch's quantizer (static, int8 activations, per-channel int8
+weights), calibrated on the shared calibration images; the Detect head stays float (see
+:mod:`utils.exporters.head_scope`). Its input becomes int8 (the first quantize folds into it: the loader applies the
+stored scale and zero point, exact for 8-bit pixels) and its output stays float32. The metadata
 (stride, names, imgsz) travels inside the ``.tflite`` itself: a zip archive holding ``metadata.json`` is appended after
 the flatbuffer, which TFLite interpreters ignore and :mod:`zipfile` finds from the end of the file.
 """
@@ -12,9 +16,10 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,21 +29,33 @@ from utils.inference.model_files import TFLITE_METADATA, first_line
 LOGGER = logging.getLogger(__name__)
 
 
-def export_tflite(model: nn.Module, example: torch.Tensor, path: Path, metadata: dict, half: bool = False) -> Path:
+def export_tflite(
+    model: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    metadata: dict,
+    half: bool = False,
+    calibration: Sequence[np.ndarray] | None = None,
+) -> Path:
     """Convert ``model`` (a ``decoded_only`` wrapper) for ``example``'s shape and write ``path`` with the metadata.
 
     The input size and batch are fixed (``dynamic: false`` in the metadata), as in YOLOv5's TFLite export. ``half``
     stores the convolution weights in float16 (ai-edge-quantizer's float casting: half the file; LiteRT computes in
-    float32, or float16 on phones whose GPU/NPU delegate takes it).
+    float32, or float16 on phones whose GPU/NPU delegate takes it). ``calibration`` (``(1, 3, H, W)`` float32
+    arrays) quantizes the model to int8, head excepted.
     """
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its own progress lines; the export logs its own
     try:
         import litert_torch
     except ImportError:
         raise UserError("--include tflite needs litert-torch: pip install litert-torch ai-edge-litert") from None
+    example = example.float()
     try:
         with _root_logging_at(logging.WARNING):  # it logs every lowering at INFO on the root logger
-            edge_model = litert_torch.convert(model.eval(), (example.float(),))
+            if calibration is None:
+                edge_model = litert_torch.convert(model.eval(), (example,))
+            else:
+                edge_model = _convert_int8(litert_torch, model.eval(), example, calibration)
     except Exception as error:
         raise UserError(f"litert-torch could not convert the model to TFLite: {first_line(error)}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,9 +63,30 @@ def export_tflite(model: nn.Module, example: torch.Tensor, path: Path, metadata:
     edge_model.export(str(partial))
     if half:
         partial.write_bytes(_float16_weights(partial.read_bytes()))
-    append_metadata(partial, {**metadata, "dynamic": False, **({"weights": "f16"} if half else {})})
+    extra = {"weights": "f16"} if half else {"precision": "int8"} if calibration is not None else {}
+    append_metadata(partial, {**metadata, "dynamic": False, **extra})
     partial.replace(path)
     return path
+
+
+def _convert_int8(litert_torch, model: nn.Module, example: torch.Tensor, calibration: Sequence[np.ndarray]):
+    """PT2E static quantization (observers run on ``calibration``), then conversion of the quantized graph."""
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from models.head import Detect
+
+    # the exported graph records module types by qualified name; a None config leaves that module in float
+    head_type = f"{Detect.__module__}.{Detect.__qualname__}"
+    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    quantizer.set_module_type(head_type, None)
+    graph = prepare_pt2e(torch.export.export(model, (example,)).module(), quantizer)
+    with torch.no_grad():
+        for batch in calibration:
+            graph(torch.from_numpy(batch))
+    graph = convert_pt2e(graph, fold_quantize=False)
+    return litert_torch.convert(graph, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
 
 
 def _float16_weights(flatbuffer: bytes) -> bytes:

@@ -31,6 +31,7 @@ SUFFIXES = (".pt", ".torchscript", ".onnx", ".xml", "_openvino_model/", "_ncnn_m
             ".pte", ".mlpackage")  # fmt: skip
 EXPORTED_FORMATS = ("onnx", "openvino", "ncnn", "tflite")  # what open_exported opens, none of them through torch
 CPU_ONLY_FORMATS = ("openvino", "ncnn", "tflite", "executorch")  # runtimes that run on the CPU whatever --device says
+CPU_HALF_FORMATS = ("openvino", "ncnn")  # runtimes with a reduced precision of their own on the CPU (bf16, float16)
 
 
 @dataclass
@@ -53,27 +54,35 @@ class ExportedModel:
         return np.asarray(self.run_array(images), dtype=np.float32)
 
 
-def open_exported(path: Path, fmt: str, half: bool = False, cuda_index: int | None = None) -> ExportedModel:
+def open_exported(
+    path: Path, fmt: str, half: bool = False, cuda_index: int | None = None, threads: int | None = None
+) -> ExportedModel:
     """Open ``path`` as ``fmt`` (one of :data:`EXPORTED_FORMATS`). ``half``: OpenVINO in bf16 where the CPU has it,
     NCNN with its float16 storage and arithmetic; ``cuda_index``: ONNX Runtime's CUDA provider on that GPU when it is
-    installed."""
+    installed; ``threads``: the runtime's intra-op CPU threads (its own default when None)."""
     if fmt == "onnx":
-        return _open_onnx(path, cuda_index)
+        return _open_onnx(path, cuda_index, threads)
     if fmt == "ncnn":
-        return _open_ncnn(path, half)
+        return _open_ncnn(path, half, threads)
     if fmt == "tflite":
-        return _open_tflite(path)
-    return _open_openvino(path, half)
+        return _open_tflite(path, threads)
+    return _open_openvino(path, half, threads)
 
 
-def _open_onnx(path: Path, cuda_index: int | None) -> ExportedModel:
+def _open_onnx(path: Path, cuda_index: int | None, threads: int | None) -> ExportedModel:
     import onnxruntime
 
     providers: list = ["CPUExecutionProvider"]
     if cuda_index is not None and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": cuda_index}))
+    options = onnxruntime.SessionOptions()
+    # The memory pattern pre-plans buffers per input shape: off, a torch-free yolov5s at 640 px peaked at 182 MB
+    # instead of 204, at no measured speed cost (benchmarks/results/deploy_memory.md).
+    options.enable_mem_pattern = False
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=providers)
+        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
     except Exception as error:
         raise UserError(f"{path}: onnxruntime cannot load it ({first_line(error)})") from None
     model_input = session.get_inputs()[0]
@@ -87,13 +96,11 @@ def _open_onnx(path: Path, cuda_index: int | None) -> ExportedModel:
     )  # fmt: skip
 
 
-def _open_openvino(path: Path, half: bool) -> ExportedModel:
-    import openvino
-
-    from utils.inference.openvino_runtime import choose_precision, compile_for_cpu
+def _open_openvino(path: Path, half: bool, threads: int | None) -> ExportedModel:
+    from utils.inference.openvino_runtime import choose_precision, compile_for_cpu, shared_core
 
     xml = path if path.suffix == ".xml" else single_xml(path)
-    core = openvino.Core()
+    core = shared_core()
     try:
         model = core.read_model(str(xml))
     except Exception as error:
@@ -102,14 +109,15 @@ def _open_openvino(path: Path, half: bool) -> ExportedModel:
     fixed_shape = static_hw(list(shape.to_shape())) if shape.is_static else None
     fixed_batch = shape[0].get_length() if shape[0].is_static else None
     precision = choose_precision(core, half)
-    compiled = compile_for_cpu(core, model, precision)
+    properties = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"} if threads else None
+    compiled = compile_for_cpu(core, model, precision, properties)
     output = compiled.output(0)
     metadata = read_yaml_metadata(xml.parent / METADATA_YAML)
     return ExportedModel("openvino", path, lambda images: compiled(images.astype(np.float32))[output], precision,
                          fixed_shape, fixed_batch, metadata, compiled)  # fmt: skip
 
 
-def _open_ncnn(path: Path, half: bool) -> ExportedModel:
+def _open_ncnn(path: Path, half: bool, threads: int | None) -> ExportedModel:
     try:
         import ncnn
     except ImportError:
@@ -121,6 +129,8 @@ def _open_ncnn(path: Path, half: bool) -> ExportedModel:
     net = ncnn.Net()
     for option in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic"):  # NCNN's default: on where it can
         setattr(net.opt, option, half)
+    if threads:
+        net.opt.num_threads = threads
     if net.load_param(str(param)) != 0 or net.load_model(str(weights)) != 0:
         raise UserError(f"{folder}: ncnn cannot load {NCNN_PARAM}/{NCNN_BIN}")
     input_name, output_name = net.input_names()[0], net.output_names()[0]
@@ -139,26 +149,39 @@ def _open_ncnn(path: Path, half: bool) -> ExportedModel:
     return ExportedModel("ncnn", path, run, "f16" if half else "f32", fixed_shape, None, metadata, net)
 
 
-def _open_tflite(path: Path) -> ExportedModel:
+def _open_tflite(path: Path, threads: int | None) -> ExportedModel:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         raise UserError(f"{path}: running TFLite models needs LiteRT: pip install ai-edge-litert") from None
     try:
-        interpreter = Interpreter(model_path=str(path))
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
     except Exception as error:
         raise UserError(f"{path}: LiteRT cannot load it ({first_line(error)})") from None
     model_input, model_output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     shape = [int(size) for size in model_input["shape"]]
 
+    to_input = _tflite_input(model_input)
+
     def run(images: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(model_input["index"], images.astype(model_input["dtype"]))
+        interpreter.set_tensor(model_input["index"], to_input(images))
         interpreter.invoke()
         return interpreter.get_tensor(model_output["index"]).copy()
 
     metadata = tflite_metadata(path)
     return ExportedModel("tflite", path, run, "f32", static_hw(shape), static_batch(shape), metadata, interpreter)
+
+
+def _tflite_input(details: dict):
+    """images -> what the interpreter's input takes: float as is, or an integer input (``export.py --int8``)
+    quantized with its stored scale and zero point."""
+    dtype = details["dtype"]
+    if not np.issubdtype(dtype, np.integer):
+        return lambda images: images.astype(dtype)
+    scale, zero_point = details["quantization"]
+    low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+    return lambda images: np.clip(np.round(images / scale) + zero_point, low, high).astype(dtype)
 
 
 def tflite_metadata(path: Path) -> dict:

@@ -10,6 +10,7 @@ Imports only openvino (inside the functions), so a deploy path without torch can
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -20,6 +21,21 @@ BF16 = "bf16"
 PRECISION_KEY = "INFERENCE_PRECISION_HINT"
 # detect.py / val.py --half
 HALF_HELP = "FP16 on CUDA; on the CPU bf16 where the CPU computes it (OpenVINO; PyTorch with AVX512-BF16/AMX)"
+
+
+@functools.cache
+def shared_core() -> Any:
+    """The one ``openvino.Core`` of this process; every compile here goes through it.
+
+    Why one: each Core's CPU plugin gives the thread that loads it a signal stack of its own (room for AMX state)
+    and, when it unloads, unmaps that stack and puts back the one it found. Cores unloaded out of order leave the
+    thread on an unmapped signal stack, and the next signal a handler catches kills the process with SIGSEGV (the
+    test suite died so, in a ``git`` call long after the models were gone). One Core kept for the whole process
+    loads the plugin once and never unloads it.
+    """
+    import openvino
+
+    return openvino.Core()
 
 
 def cpu_supports_bf16(core: Any) -> bool:

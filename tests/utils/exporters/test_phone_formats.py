@@ -71,6 +71,22 @@ def test_backbone_swaps_match_pytorch(cfg: str, tmp_path: Path) -> None:
         assert_matches_pytorch(result.path, cfg)
 
 
+def test_threads_reach_the_runtime(yolov5n_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``open_exported(threads=N)``: NCNN's option reads back; LiteRT's interpreter is built with ``num_threads``
+    (it has no getter) and still gives the default interpreter's output."""
+    import ai_edge_litert.interpreter as litert
+
+    assert open_exported(yolov5n_files["ncnn"], "ncnn", threads=1).handle.opt.num_threads == 1
+    built = []
+    original = litert.Interpreter
+    monkeypatch.setattr(litert, "Interpreter", lambda **kwargs: built.append(kwargs) or original(**kwargs))
+    image = np.random.default_rng(0).random((1, 3, EXPORT_SIZE, EXPORT_SIZE), dtype=np.float32)
+    one_thread = open_exported(yolov5n_files["tflite"], "tflite", threads=1).run(image)
+    default = open_exported(yolov5n_files["tflite"], "tflite").run(image)
+    assert [kwargs.get("num_threads") for kwargs in built] == [1, None]
+    np.testing.assert_allclose(one_thread, default, rtol=1e-5, atol=1e-5)
+
+
 def test_ncnn_folder_layout_and_metadata(yolov5n_files: dict[str, Path]) -> None:
     folder = yolov5n_files["ncnn"]
     assert sorted(p.name for p in folder.iterdir()) == ["metadata.yaml", "model.ncnn.bin", "model.ncnn.param"]

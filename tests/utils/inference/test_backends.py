@@ -149,6 +149,28 @@ def test_backend_matches_pt(fmt: str, exports: dict, reference: DetectMultiBacke
     np.testing.assert_allclose(actual[by_box[1]], expected[by_box[0]], atol=1e-3)
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_threads_reach_the_runtime(fmt: str, exports: dict) -> None:
+    """``open_exported(threads=N)`` sets the runtime's own intra-op thread count, read back from the runtime."""
+    from utils.inference.model_files import open_exported
+
+    path = _export(exports, fmt)
+    for threads in (1, 2):
+        handle = open_exported(path, fmt, threads=threads).handle
+        if fmt == "onnx":
+            assert handle.get_session_options().intra_op_num_threads == threads
+        else:
+            assert handle.get_property("INFERENCE_NUM_THREADS") == threads
+
+
+def test_onnx_runs_without_the_memory_pattern(exports: dict) -> None:
+    """The session's own options say the memory pattern is off (20 MB less peak memory for a detect process)."""
+    from utils.inference.model_files import open_exported
+
+    session = open_exported(_export(exports, "onnx"), "onnx").handle
+    assert session.get_session_options().enable_mem_pattern is False
+
+
 def test_dynamic_onnx_takes_other_sizes(exports: dict) -> None:
     backend = DetectMultiBackend(_export(exports, "onnx"))
     assert backend(torch.rand(1, 3, 64, 128)).shape == (1, 3 * (8 * 16 + 4 * 8 + 2 * 4), 8)

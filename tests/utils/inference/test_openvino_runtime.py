@@ -1,13 +1,16 @@
 """OpenVINO runs at the precision we set, whatever the CPU plugin's default is.
 
-On CPUs with AVX512-BF16 or AMX the plugin's default is bf16. ``DefaultBf16Core`` makes that default hold on any
-machine as far as a test can: it sets the CPU default to bf16 where the CPU has it, and it refuses any compile that
-leaves the precision unset, so a code path relying on the default fails here whatever the CPU.
+On CPUs with AVX512-BF16 or AMX the plugin's default is bf16. ``RecordingCore`` stands in for the process's shared
+core and refuses any compile that leaves the precision unset, so a code path relying on the default fails here
+whatever the CPU.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import openvino
@@ -16,9 +19,10 @@ import torch
 
 import utils.inference.openvino_runtime as ov_runtime
 from models.yolo import DetectionModel
-from tests.helpers import randomise_batchnorm
+from tests.helpers import ROOT, randomise_batchnorm
 from utils.exporters import ExportOptions, export_model
 from utils.inference.backends import DetectMultiBackend, decoded_only
+from utils.inference.model_files import single_xml
 from utils.inference.openvino_runtime import (
     BF16,
     F32,
@@ -30,26 +34,27 @@ from utils.inference.openvino_runtime import (
 
 SIZE = 128
 NAMES = ["circle", "rectangle", "triangle"]
-HAS_BF16 = cpu_supports_bf16(openvino.Core())
+HAS_BF16 = cpu_supports_bf16(ov_runtime.shared_core())
 
 
-class DefaultBf16Core(openvino.Core):
-    """An ``openvino.Core`` whose CPU default is bf16 (really, where the CPU has it) and which records each compile's
-    properties, refusing a compile that does not name its precision."""
+class RecordingCore:
+    """The shared ``openvino.Core`` seen through a recorder: it keeps each compile's properties and refuses a compile
+    that does not name its precision (the plugin's default is bf16 on CPUs that have it)."""
 
     compiles: list[dict] = []
 
-    def __init__(self) -> None:
-        super().__init__()
-        if HAS_BF16:
-            self.set_property("CPU", {PRECISION_KEY: BF16})
+    def __init__(self, core: openvino.Core) -> None:
+        self.core = core
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - everything else is the real core's
+        return getattr(self.core, name)
 
     def compile_model(self, model, device_name="CPU", config=None):  # noqa: ANN001 - openvino's own signature
         config = dict(config or {})
-        DefaultBf16Core.compiles.append(config)
+        RecordingCore.compiles.append(config)
         if PRECISION_KEY not in config:
             raise AssertionError("compiled at the plugin's default precision (bf16 on AVX512-BF16 CPUs)")
-        return super().compile_model(model, device_name, config)
+        return self.core.compile_model(model, device_name, config)
 
 
 class FakeCore:
@@ -78,10 +83,11 @@ def openvino_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Detection
 
 
 @pytest.fixture
-def default_bf16_core(monkeypatch: pytest.MonkeyPatch) -> type[DefaultBf16Core]:
-    DefaultBf16Core.compiles = []
-    monkeypatch.setattr(openvino, "Core", DefaultBf16Core)
-    return DefaultBf16Core
+def default_bf16_core(monkeypatch: pytest.MonkeyPatch) -> type[RecordingCore]:
+    RecordingCore.compiles = []
+    recorder = RecordingCore(ov_runtime.shared_core())
+    monkeypatch.setattr(ov_runtime, "shared_core", lambda: recorder)
+    return RecordingCore
 
 
 def _images() -> torch.Tensor:
@@ -115,7 +121,7 @@ def test_export_self_check_passes_when_the_default_is_bf16(openvino_export, defa
 def test_the_plugin_default_here_is_bf16_and_moves_the_boxes(openvino_export) -> None:
     """Why the precision is set: on this CPU a compile without it runs bf16, far outside float32's tolerance."""
     model, folder = openvino_export
-    core = openvino.Core()
+    core = ov_runtime.shared_core()
     compiled = core.compile_model(core.read_model(str(folder / "m.xml")), "CPU")
     assert compiled_precision(compiled) == BF16
     output = torch.from_numpy(compiled(_images().numpy())[compiled.output(0)])
@@ -152,7 +158,7 @@ def test_half_without_bf16_loads_f32_with_a_note(openvino_export, default_bf16_c
 
 def test_compile_rejects_an_unknown_precision() -> None:
     with pytest.raises(ValueError, match="expected 'f32' or 'bf16'"):
-        ov_runtime.compile_for_cpu(openvino.Core(), None, "f16")
+        ov_runtime.compile_for_cpu(ov_runtime.shared_core(), None, "f16")
 
 
 def test_export_error_states_the_tolerance_the_check_uses(monkeypatch, capsys, tmp_path) -> None:
@@ -166,3 +172,31 @@ def test_export_error_states_the_tolerance_the_check_uses(monkeypatch, capsys, t
     assert export.main(["--weights", str(tmp_path / "best.pt"), "--include", "openvino"]) == 1
     assert (ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE) == (1e-3, 1e-4)
     assert "openvino differ from PyTorch by more than 0.001 + 0.0001 x |value|" in capsys.readouterr().err
+
+
+OUT_OF_ORDER = """
+import gc, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from utils.inference.model_files import open_exported
+first = open_exported(Path({xml!r}), "openvino")
+second = open_exported(Path({xml!r}), "openvino", threads=1)
+del first; gc.collect()
+third = open_exported(Path({xml!r}), "openvino", threads=2)
+del second; gc.collect()
+del third; gc.collect()
+signal.signal(signal.SIGUSR1, lambda *_: print("handled", flush=True))
+os.kill(os.getpid(), signal.SIGUSR1)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
+def test_models_freed_out_of_order_leave_a_usable_signal_stack(openvino_export) -> None:
+    """Each CPU plugin gives the thread that loads it a signal stack of its own and, when it unloads, puts back the
+    one it found. With a Core per model, three models freed out of order left the main thread on an unmapped signal
+    stack, and the next signal a handler caught killed the process (SIGSEGV). Run in a fresh interpreter, so a
+    failure kills only that one."""
+    xml = str(single_xml(openvino_export[1]))
+    code = OUT_OF_ORDER.format(root=str(ROOT), xml=xml)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["handled"], (done.returncode, done.stderr[-2000:])
