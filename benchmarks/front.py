@@ -1,0 +1,289 @@
+"""The accuracy-latency front: backbones trained on BCCD at one budget, then scored, sized and timed together.
+
+    python benchmarks/front.py                                   # every row: train what is missing, then measure
+    python benchmarks/front.py --rows yolov5n lite0-pretrained --no-train   # measure what is here
+    python benchmarks/front.py --scores benchmarks/results/front_bccd.csv   # carry recorded accuracy over
+
+Training: each row's config through ``bccd_vs_yolov5.py``'s runner (``--epochs`` 100, seed 0 or ``row:seed``, 320 px,
+batch 16, hyp.scratch-low.yaml, CPU); a run whose best.pt is in ``--work`` is not trained again.
+Per row: parameters and GFLOPs at ``--imgsz`` (fused); training seconds per epoch; pycocotools mAP50-95 on BCCD val
+and test of best.pt and of its OpenVINO INT8 export (NNCF, ``--int8-images`` train images); batch-1 latency in
+PyTorch fp32, OpenVINO fp32 and OpenVINO INT8, every row and runtime timed in turn in the same rounds, also as a
+ratio to the first row's PyTorch fp32; peak RSS of a detect.py process on the val images with best.pt and with the
+torch-free INT8 model. A row with no best.pt (``--no-train``) is measured untrained (size, speed, memory), and takes
+its accuracy and training time from the ``--scores`` CSV of an earlier run when that has the row.
+Prints a markdown table, writes it as CSV (``--out``) and plots val mAP50-95 against latency (``--plot``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+
+# label: (shipped config, changes: "backbone" for its row 0, "pretrained", "width" for width_multiple)
+ROWS = {
+    "yolov5n": ("yolov5n", {}),
+    "yolov5s": ("yolov5s", {}),
+    "lite0-pretrained": ("yolov5s-efficientnet-lite0", {"pretrained": True}),
+    "lite0-scratch": ("yolov5s-efficientnet-lite0", {"pretrained": False}),
+    "lite1-pretrained": ("yolov5s-efficientnet-lite1", {"pretrained": True}),
+    "lite2-pretrained": ("yolov5s-efficientnet-lite2", {"pretrained": True}),
+    "b0-scratch": ("yolov5s-efficientnet-b0", {"pretrained": False}),
+    # two CPU-designed timm families (from scratch: no weights can be downloaded here): MobileNetV4-Conv-S, made
+    # for phone CPUs, and PP-LCNet, made for x86 CPUs with MKL-DNN
+    "mobilenetv4s-scratch": (
+        "yolov5s-efficientnet-lite0",
+        {"backbone": "timm:mobilenetv4_conv_small", "pretrained": False},
+    ),
+    "lcnet100-scratch": ("yolov5s-efficientnet-lite0", {"backbone": "timm:lcnet_100", "pretrained": False}),
+    # the nano-width question: Lite0 under yolov5n's neck and head (width 0.25)
+    "lite0n-pretrained": ("yolov5s-efficientnet-lite0", {"pretrained": True, "width": 0.25}),
+}
+RUNTIMES = ("PyTorch fp32", "OpenVINO fp32", "OpenVINO int8")
+BACKBONE_ROW = re.compile(r"\[([\w:.-]+), \{pretrained: (true|false)")
+WIDTH = re.compile(r"(?m)^width_multiple: [\d.]+")
+CARRIED = ("seed", "epochs", "train_s_per_epoch", "val_map", "test_map", "int8_val_map", "int8_test_map")
+
+
+def row_config(label: str, work: Path) -> str:
+    """A shipped config's name, or the path of the variant written under ``work/configs`` (another backbone in
+    row 0, the other ``pretrained`` setting, another width)."""
+    base, changes = ROWS[label]
+    text = (ROOT / "configs" / "models" / f"{base}.yaml").read_text()
+    variant = text
+    if "backbone" in changes or "pretrained" in changes:
+        match = BACKBONE_ROW.search(text)
+        if match is None:
+            raise SystemExit(f"configs/models/{base}.yaml: no '[name, {{pretrained: ...' backbone row to change")
+        name = changes.get("backbone", match.group(1))
+        flag = str(changes.get("pretrained", match.group(2) == "true")).lower()
+        variant = variant[: match.start()] + f"[{name}, {{pretrained: {flag}" + variant[match.end() :]
+    if "width" in changes:
+        variant, count = WIDTH.subn(f"width_multiple: {changes['width']}", variant)
+        if count != 1:
+            raise SystemExit(f"configs/models/{base}.yaml: expected one width_multiple line, found {count}")
+    if variant == text:
+        return base
+    path = work / "configs" / f"front-{label}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(variant)
+    return str(path)
+
+
+def parse_row(text: str) -> tuple[str, int]:
+    """``label[:seed]`` -> (label, seed)."""
+    label, _, seed = text.partition(":")
+    if label not in ROWS or (seed and not seed.isdigit()):
+        raise SystemExit(f"--rows {text!r}: expected label[:seed] with label one of {', '.join(ROWS)}")
+    return label, int(seed or 0)
+
+
+def row_weights(label: str, config: str, seed: int, args: argparse.Namespace, data_yaml: Path, work: Path) -> dict:
+    """Train the row unless ``--no-train`` or trained before; copy its best.pt into ``work/front/<label>/trained/``,
+    or save an untrained model into ``.../untrained/`` (once). Returns the row's record so far, with ``weights``."""
+    import bccd_vs_yolov5 as runs
+
+    name = runs.run_name("ours", config, args.epochs, seed)
+    best = work / "runs" / name / "weights" / "best.pt"
+    record = {"row": label, "config": Path(config).stem, "seed": seed, "epochs": args.epochs, "trained": False}
+    if args.train or (best.exists() and (work / f"{name}.json").exists()):
+        timing = runs.train("ours", config, args.epochs, seed, data_yaml, work)
+        record.update(trained=True, train_s_per_epoch=round(timing["train_s_per_epoch"], 1))
+    folder = work / "front" / label / ("trained" if record["trained"] else "untrained")
+    if record["trained"] and not (folder / "best.pt").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(best, folder / "best.pt")
+    elif not (folder / "best.pt").exists():
+        save_untrained(config, data_yaml, folder / "best.pt")
+    record["weights"] = folder / "best.pt"
+    return record
+
+
+def save_untrained(config: str, data_yaml: Path, path: Path) -> None:
+    import torch
+    import yaml
+
+    from models.yolo import DetectionModel
+    from utils.train.untrained import save_untrained_checkpoint
+
+    names = list(yaml.safe_load(data_yaml.read_text())["names"].values())
+    cfg = config if config.endswith(".yaml") else f"{config}.yaml"
+    torch.manual_seed(0)
+    save_untrained_checkpoint(DetectionModel(cfg, nc=len(names), verbose=False), names, path)
+
+
+def export_row(weights: Path, args: argparse.Namespace, data_yaml: Path) -> dict[str, Path]:
+    """The row's runtime -> file: best.pt and its float32 and INT8 OpenVINO exports (made once)."""
+    from utils.exporters import ExportOptions, export
+
+    float_dir, int8_dir = weights.parent / "best_openvino_model", weights.parent / "best_int8_openvino_model"
+    if not float_dir.exists():
+        export(weights, ExportOptions(include=("openvino",), imgsz=args.imgsz))
+    if not int8_dir.exists():
+        export(weights, ExportOptions(include=("openvino",), imgsz=args.imgsz, int8=True, data=str(data_yaml),
+                                      int8_images=args.int8_images))  # fmt: skip
+    return dict(zip(RUNTIMES, (weights, float_dir, int8_dir)))
+
+
+def size(weights: Path, imgsz: int) -> dict:
+    """Parameters (millions) and GFLOPs of the fused model at ``imgsz``."""
+    from models.summary import count_flops
+    from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
+
+    model = model_from_checkpoint(load_checkpoint(weights)).fuse().eval()
+    return {"params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+            "gflops": round(count_flops(model, imgsz) / 1e9, 1)}  # fmt: skip
+
+
+def accuracy(label: str, files: dict[str, Path], data_yaml: Path, work: Path) -> dict:
+    """pycocotools mAP50-95 on val and test of best.pt and of the INT8 model."""
+    import bccd_vs_yolov5 as runs
+
+    out = {}
+    for prefix, runtime in (("", "PyTorch fp32"), ("int8_", "OpenVINO int8")):
+        for split in ("val", "test"):
+            name = f"{label}_{runtime.split()[-1]}"
+            out[f"{prefix}{split}_map"] = round(runs.score(files[runtime], data_yaml, split, work, name)[1], 4)
+    return out
+
+
+def memory(label: str, files: dict[str, Path], source: Path, imgsz: int, work: Path) -> dict:
+    """Peak RSS (MB) of detect.py on ``source`` with best.pt, and with the INT8 model without torch."""
+    from deploy_memory import run_detect
+
+    project = files["PyTorch fp32"].parent / "detect"
+    peak = {key: run_detect(files[runtime], str(source), imgsz, project, False)["peak_mb"]
+            for key, runtime in (("rss_pt_mb", "PyTorch fp32"), ("rss_int8_mb", "OpenVINO int8"))}  # fmt: skip
+    return peak
+
+
+def runners(files: dict[str, dict[str, Path]], threads: int) -> dict:
+    """(row, runtime) -> a callable on a (1, 3, H, W) float32 array, every runtime on ``threads`` threads; the
+    OpenVINO files opened as detect.py opens them (f32 inference precision: INT8 where NNCF quantized, f32 for
+    the rest)."""
+    import torch
+
+    from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
+    from utils.inference.model_files import open_exported
+
+    torch.set_num_threads(threads)
+    out = {}
+    for label, row in files.items():
+        model = model_from_checkpoint(load_checkpoint(row["PyTorch fp32"])).fuse().eval()
+        out[label, "PyTorch fp32"] = lambda x, m=model: m(torch.from_numpy(x))[0]
+        for runtime in ("OpenVINO fp32", "OpenVINO int8"):
+            out[label, runtime] = open_exported(row[runtime], "openvino", threads=threads).run
+    return out
+
+
+def carry_scores(records: list[dict], path: str | None) -> None:
+    """Fill untrained rows' accuracy and training time from an earlier run's CSV, marking where they came from."""
+    if not path:
+        return
+    with open(path, newline="") as handle:
+        earlier = {row["row"]: row for row in csv.DictReader(handle) if row.get("val_map")}
+    for record in records:
+        if not record["trained"] and record["row"] in earlier:
+            record.update({key: earlier[record["row"]][key] for key in CARRIED if earlier[record["row"]].get(key)})
+            record["scores_from"] = Path(path).name
+
+
+def plot(records: list[dict], threads: int, path: Path) -> None:
+    """Val mAP50-95 against batch-1 latency per scored row: the INT8 OpenVINO file (filled) at its own mAP, best.pt
+    in PyTorch fp32 (hollow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scored = [r for r in records if r.get("val_map") not in (None, "")]
+    if not scored:
+        print("no row has a val mAP (trained here or carried by --scores): no plot")
+        return
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for record in scored:
+        slow_map = float(record["val_map"])
+        fast_map = float(record.get("int8_val_map") or slow_map)  # carried-over rows may lack the INT8 score
+        fast, slow = float(record[f"ov_int8_ms_{threads}t"]), float(record[f"pt_ms_{threads}t"])
+        axes.plot([fast, slow], [fast_map, slow_map], color="0.8", zorder=1)
+        axes.scatter([slow], [slow_map], facecolors="none", edgecolors="C0", zorder=2)
+        axes.scatter([fast], [fast_map], color="C1", zorder=3)
+        axes.annotate(record["row"], (fast, fast_map), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    axes.scatter([], [], color="C1", label="OpenVINO INT8")
+    axes.scatter([], [], facecolors="none", edgecolors="C0", label="PyTorch fp32")
+    axes.set_xlabel(f"batch-1 CPU latency, ms ({threads} threads)")
+    axes.set_ylabel("BCCD val mAP50-95 (pycocotools)")
+    axes.set_xscale("log")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    print(f"plot: {path}")
+
+
+def main() -> int:
+    from int8 import latency, machine, print_table
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), help="label[:seed], in table order")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--no-train", dest="train", action="store_false", help="measure only what is trained")
+    parser.add_argument("--bccd", default=str(ROOT.parent / "shared" / "datasets" / "bccd" / "BCCD"))
+    parser.add_argument("--work", default=str(ROOT / "runs" / "front"), help="data, runs, exports and logs")
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--int8-images", type=int, default=300)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scores", default=None, help="an earlier run's CSV: accuracy for rows not trained here")
+    parser.add_argument("--out", default=str(RESULTS / "front_bccd.csv"), help="CSV of the table")
+    parser.add_argument("--plot", default=str(RESULTS / "front_bccd.png"), help="latency-vs-mAP plot (PNG)")
+    args = parser.parse_args()
+    import bccd_vs_yolov5 as runs
+
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    data_yaml = runs.prepare(work, Path(args.bccd))
+    plan = [parse_row(text) for text in args.rows]
+    records, files = [], {}
+    for label, seed in plan:
+        config = row_config(label, work)
+        record = row_weights(label, config, seed, args, data_yaml, work)
+        files[label] = export_row(record.pop("weights"), args, data_yaml)
+        record.update(size(files[label]["PyTorch fp32"], args.imgsz))
+        if record["trained"]:
+            record.update(accuracy(label, files[label], data_yaml, work))
+        record.update(memory(label, files[label], work / "bccd" / "images" / "val", args.imgsz, work))
+        records.append(record)
+    carry_scores(records, args.scores)
+    reference = plan[0][0]
+    for threads in args.threads:
+        times = latency(runners(files, threads), args.imgsz, args.rounds, args.runs)
+        base = times[reference, "PyTorch fp32"]
+        for record in records:
+            for runtime, key in zip(RUNTIMES, ("pt", "ov", "ov_int8")):
+                record[f"{key}_ms_{threads}t"] = round(times[record["row"], runtime], 2)
+                record[f"{key}_x_{threads}t"] = round(times[record["row"], runtime] / base, 3)
+    fields = ("row", "config", "seed", "epochs", "trained", "scores_from", "params_m", "gflops", "train_s_per_epoch",
+              "val_map", "test_map", "int8_val_map", "int8_test_map",
+              *(f"{key}_{unit}_{t}t" for t in args.threads for key in ("pt", "ov", "ov_int8") for unit in ("ms", "x")),
+              "rss_pt_mb", "rss_int8_mb")  # fmt: skip
+    for record in records:
+        record.update({field: record.get(field, "") for field in fields})
+    print(f"\n{machine()}; batch 1, {args.imgsz} px; ratios (_x_) to {reference} in PyTorch fp32\n")
+    print_table(records, fields, args.out)
+    plot(records, max(args.threads), Path(args.plot))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
