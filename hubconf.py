@@ -92,3 +92,4 @@ yolov5s_efficientnet_lite1 = _config_entry("yolov5s-efficientnet-lite1", "YOLOv5
 yolov5s_efficientnet_lite2 = _config_entry("yolov5s-efficientnet-lite2", "YOLOv5s head on EfficientNet-Lite2")
 yolov5s_efficientnet_lite3 = _config_entry("yolov5s-efficientnet-lite3", "YOLOv5s head on EfficientNet-Lite3")
 yolov5s_efficientnet_lite4 = _config_entry("yolov5s-efficientnet-lite4", "YOLOv5s head on EfficientNet-Lite4")
+yolov7_tiny = _config_entry("yolov7-tiny", "YOLOv7-tiny (LeakyReLU, IDetect head)")

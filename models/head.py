@@ -42,12 +42,16 @@ class Detect(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         raw = []
         for level, conv in enumerate(self.m):
-            p = conv(features[level])
+            p = self.level_output(level, conv(features[level]))
             batch, _, ny, nx = p.shape
             raw.append(p.view(batch, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous())
         if self.training:
             return raw
         return self.decode(raw), raw
+
+    def level_output(self, level: int, conv_output: torch.Tensor) -> torch.Tensor:
+        """A level's convolution output before it is split into anchors (YOLOv7's head scales it here)."""
+        return conv_output
 
     def output_stride(self, in_strides: list[float]) -> list[float]:
         """One raw output per input level, at that input's stride: these become the model's strides."""

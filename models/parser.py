@@ -17,6 +17,7 @@ from models.backbones import Backbone, Index
 from models.common import C3, SPPF, Bottleneck, Concat, Conv, ModelScale, Upsample
 from models.head import Detect
 from models.recipe import RECIPE_KEY, read_backbone_recipe
+from models.yolov7_blocks import MP, SP, IDetect
 from utils.bounds import check_number
 from utils.errors import UserError
 from utils.suggest import did_you_mean
@@ -34,6 +35,9 @@ MODULES: dict[str, type[nn.Module]] = {
     "Backbone": Backbone,
     "Index": Index,
     "Detect": Detect,
+    "MP": MP,
+    "SP": SP,
+    "IDetect": IDetect,
 }
 REQUIRED_KEYS = ("nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head")
 OPTIONAL_KEYS = ("ch", ACTIVATION_KEY, RECIPE_KEY)
@@ -115,12 +119,16 @@ def _check_row(row: object, index: int, where: str) -> tuple[int | list[int], in
     if not isinstance(row, list) or len(row) != 4:
         raise UserError(f"{where}: expected [from, number, module, args], got {row!r}")
     origin, number, name, args = row
-    sources = [origin] if isinstance(origin, int) else origin
+    sources = [origin] if isinstance(origin, int) and not isinstance(origin, bool) else origin
     if not isinstance(sources, list) or not sources or not all(isinstance(j, int) for j in sources):
         raise UserError(f"{where}: 'from' must be an int or a list of ints, got {origin!r}")
     for j in sources:
-        if not (-1 <= j < index) or (index == 0 and j != -1):
-            raise UserError(f"{where}: 'from' index {j} must be -1 or an earlier layer (0..{index - 1})")
+        if j != -1 and not (0 <= j < index or -index <= j < -1):
+            raise UserError(f"{where}: 'from' index {j} must name an earlier layer: 0..{index - 1}, or -1..-{index} "
+                            "counting back from this row")  # fmt: skip
+    # -2, -3, ... count back from this row (YOLOv7's YAMLs); stored as layer indices, -1 kept for "previous"
+    absolute = [j if j >= -1 else index + j for j in sources]
+    origin = absolute[0] if isinstance(origin, int) else absolute
     if not isinstance(number, int) or number < 1:
         raise UserError(f"{where}: 'number' must be a positive int, got {number!r}")
     if name not in MODULES:

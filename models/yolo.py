@@ -126,8 +126,11 @@ class DetectionModel(nn.Module):
         return torch.tensor([STRIDE_PROBE_SIZE / f.shape[-2] for f in features])
 
     def fuse(self) -> DetectionModel:
-        """Fold BatchNorm layers into convolutions (YOLOv5 and timm blocks) for faster inference; sets eval mode."""
+        """Fold BatchNorm layers into convolutions (YOLOv5 and timm blocks) and YOLOv7's implicit layers into the
+        head's, for faster inference; sets eval mode."""
         folded = fuse_conv_bn(self)
+        if hasattr(self.head, "fold_implicit"):
+            self.head.fold_implicit()
         LOGGER.info("Fused %d Conv+BatchNorm pairs", folded)
         return self
 

@@ -31,7 +31,8 @@ def randomise_batchnorm(module: torch.nn.Module, seed: int = 0) -> None:
 
 
 def yolov5_reference(folder: Path, purpose: str) -> tuple[Path, dict[str, str]]:
-    """(python, environment) for running the ultralytics ``yolov5`` package in its own venv.
+    """(python, environment) for running the reference packages (ultralytics ``yolov5``, ``yolov7-package``) in
+    their own venv.
 
     The venv is ``.venv-yolov5`` (or ``$YOLOV5_PYTHON``), made by ``tests/reference/install_yolov5.sh``. When it is
     missing the calling test is skipped, except in CI (``$CI`` set), where ``purpose`` must run and the test fails.

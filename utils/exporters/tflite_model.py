@@ -78,7 +78,8 @@ def _convert_int8(litert_torch, model: nn.Module, example: torch.Tensor, calibra
     from models.head import Detect
 
     # the exported graph records module types by qualified name; a None config leaves that module in float
-    head_type = f"{Detect.__module__}.{Detect.__qualname__}"
+    head = type(next(module for module in model.modules() if isinstance(module, Detect)))  # Detect or IDetect
+    head_type = f"{head.__module__}.{head.__qualname__}"
     quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     quantizer.set_module_type(head_type, None)
     graph = prepare_pt2e(torch.export.export(model, (example,)).module(), quantizer)

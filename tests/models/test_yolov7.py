@@ -1,0 +1,80 @@
+"""YOLOv7-tiny through our parser: its published size, YOLOv7's parameter names, its activation, and the folding of
+its implicit layers into the head for inference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.yolo import DetectionModel
+from models.yolov7_blocks import IDetect, ImplicitA, ImplicitM
+from tests.models.test_yolo import ROOT, check_forward_and_fuse, minimal_cfg
+from utils.errors import UserError
+
+TINY = ROOT / "configs" / "models" / "yolov7-tiny.yaml"
+
+
+def parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_tiny_has_the_reference_parameter_counts():
+    """The counts of WongKinYiu/yolov7's cfg/training/yolov7-tiny.yaml at nc=80 (counted with its own code, and
+    what its users report): 6,228,762 parameters, 6,219,709 once BatchNorm and the implicit layers are folded."""
+    model = DetectionModel(TINY, verbose=False)
+    assert parameters(model) == 6_228_762
+    assert parameters(model.fuse()) == 6_219_709
+
+
+def test_tiny_state_dict_uses_yolov7_names():
+    """The head is row 77 with YOLOv7's ``m``, ``ia`` and ``im`` lists, so a YOLOv7 state_dict lines up."""
+    state = DetectionModel(TINY, verbose=False).state_dict()
+    shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    for level, channels in enumerate((128, 256, 512)):
+        assert shapes[f"model.77.ia.{level}.implicit"] == (1, channels, 1, 1)
+        assert shapes[f"model.77.im.{level}.implicit"] == (1, 255, 1, 1)
+        assert shapes[f"model.77.m.{level}.weight"] == (255, channels, 1, 1)
+    assert shapes["model.0.conv.weight"] == (32, 3, 3, 3) and shapes["model.76.conv.weight"] == (512, 256, 3, 3)
+
+
+def test_tiny_convs_use_leaky_relu_without_touching_other_models():
+    tiny = DetectionModel(TINY, verbose=False)
+    v5 = DetectionModel("yolov5n.yaml", verbose=False)
+    tiny_acts = [m.act for m in tiny.modules() if hasattr(m, "act")]
+    assert len(tiny_acts) == 55 and all(  # the reference YAML's 55 Conv rows
+        isinstance(a, torch.nn.LeakyReLU) and a.negative_slope == 0.1 for a in tiny_acts
+    )
+    assert all(isinstance(m.act, torch.nn.SiLU) for m in v5.modules() if hasattr(m, "act"))
+
+
+def test_fuse_folds_the_implicit_layers_exactly():
+    """Implicit layers moved away from their start (0 and 1), then fused: outputs equal the unfused model's in
+    float64, and no implicit layer is left."""
+    torch.manual_seed(0)
+    model = DetectionModel(TINY, nc=4, verbose=False)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (ImplicitA, ImplicitM)):
+                module.implicit.add_(torch.randn_like(module.implicit) * 0.5)
+    check_forward_and_fuse(model, torch.float64, tolerance=1e-9)
+    assert isinstance(model.head, IDetect)
+    assert not any(isinstance(m, (ImplicitA, ImplicitM)) for m in model.modules())
+
+
+def test_from_counts_back_from_the_row():
+    """``-2`` in a row's ``from`` is the layer two rows up (YOLOv7's YAMLs), stored as its index."""
+    cfg = minimal_cfg()
+    cfg["head"][2] = [[-1, -6], 1, "Concat", [1]]  # head row 2 is layer 12; yolov5n's YAML says [-1, 6]
+    model = DetectionModel(cfg, verbose=False)
+    assert model.model[12].f == [-1, 6]
+    reference = DetectionModel(minimal_cfg(), verbose=False)
+    assert [layer.f for layer in model.model] == [layer.f for layer in reference.model]
+
+
+def test_from_cannot_count_back_past_the_first_layer():
+    cfg = minimal_cfg()
+    cfg["backbone"][2] = [-3, 1, "C3", [128]]
+    with pytest.raises(
+        UserError, match=r"backbone row 2 .*'from' index -3 must name an earlier layer: 0..1, or -1..-2"
+    ):
+        DetectionModel(cfg, verbose=False)

@@ -1,0 +1,61 @@
+"""Parity with ``yolov7-package`` (WongKinYiu/yolov7's model code): counts, state_dict names and outputs of
+yolov7-tiny, the reference built from our config rewritten into YOLOv7's row format."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.yolo import DetectionModel
+from models.yolov7_blocks import ImplicitA, ImplicitM
+from tests.helpers import yolov5_reference
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "configs" / "models" / "yolov7-tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """Run the reference script in the reference venv; skip locally, fail in CI, when it is missing."""
+    out = tmp_path_factory.mktemp("yolov7_reference")
+    python, env = yolov5_reference(out, "the yolov7 parity tests")
+    script = ROOT / "tests" / "reference" / "yolov7_reference.py"
+    result = subprocess.run([str(python), str(script), str(TINY), str(out)], env=env, capture_output=True, text=True,
+                            cwd=out)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_counts_equal_the_references(reference):
+    """Unfused counts are equal; the reference's fuse() keeps its implicit layers' parameters (unused by its fused
+    forward) where ours drops them, so its fused count is ours plus theirs."""
+    counts = json.loads((reference / "counts.json").read_text())
+    model = DetectionModel(TINY, verbose=False)
+    implicit = sum(m.implicit.numel() for m in model.modules() if isinstance(m, (ImplicitA, ImplicitM)))
+    assert counts["params"] == sum(p.numel() for p in model.parameters()) == 6_228_762
+    assert counts["fused_params"] - implicit == sum(p.numel() for p in model.fuse().parameters()) == 6_219_709
+
+
+def test_state_dict_loads_strictly_and_outputs_match(reference):
+    """The reference's state_dict, less ``anchor_grid`` (a buffer it derives from ``anchors``; ours computes it),
+    loads with ``strict=True``; unfused and fused eval outputs equal the reference's unfused ones."""
+    state = torch.load(reference / "state_dict.pt", map_location="cpu", weights_only=True)
+    image = torch.load(reference / "input.pt", weights_only=True)
+    expected = torch.load(reference / "output.pt", weights_only=True)
+    state = {name: tensor for name, tensor in state.items() if not name.endswith("anchor_grid")}
+    model = DetectionModel(TINY, verbose=False)
+    assert set(model.state_dict()) == set(state)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    for fused in (False, True):
+        if fused:
+            model.fuse()
+        with torch.no_grad():
+            decoded, raw = model(image)
+        for ours, theirs in zip(raw, expected["raw"]):
+            assert (ours - theirs).abs().max() < 1e-4, fused
+        scale = expected["decoded"].abs().max().clamp(min=1.0)  # boxes in pixels: relative to their size
+        assert (decoded - expected["decoded"]).abs().max() / scale < 1e-5, fused
+        assert (decoded[..., 4:] - expected["decoded"][..., 4:]).abs().max() < 1e-4, fused

@@ -1,0 +1,73 @@
+"""Reference figures from ``yolov7-package`` (a packaging of WongKinYiu/yolov7's model code), for our parity tests.
+
+Runs inside the reference venv (see ``install_yolov5.sh``), never ours:
+
+    .venv-yolov5/bin/python tests/reference/yolov7_reference.py CONFIG.yaml OUT_DIR
+
+The package ships no YAML files, so ``CONFIG.yaml`` is our config, rewritten into YOLOv7's row format (the
+activation as the sixth ``Conv`` argument, string args evaluated by its parser). Writes ``OUT_DIR/counts.json``
+(unfused and fused parameter counts at nc=80) and, with randomised BatchNorm statistics and implicit layers,
+``state_dict.pt``, ``input.pt`` and ``output.pt`` (the unfused model's decoded eval output and raw maps).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+
+def reference_rows(cfg: dict) -> dict:
+    """Our rows in YOLOv7's format: ``Conv`` rows get ``[c2, k, s, None, 1, <activation>]``."""
+    activation = "nn." + cfg.pop("activation") if "activation" in cfg else "True"
+    for section in ("backbone", "head"):
+        rows = []
+        for origin, number, module, args in cfg[section]:
+            if module == "Conv":
+                c2, kernel, stride = (list(args) + [1, 1])[:3]
+                args = [c2, kernel, stride, None, 1, activation]
+            rows.append([origin, number, module, args])
+        cfg[section] = rows
+    return cfg
+
+
+def randomise(model: torch.nn.Module, seed: int = 0) -> None:
+    """Non-trivial BatchNorm statistics and affine weights, and implicit layers away from 0 and 1."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                size = module.num_features
+                module.running_mean.copy_(torch.rand(size, generator=generator) - 0.5)
+                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.bias.copy_(torch.rand(size, generator=generator) - 0.5)
+            elif hasattr(module, "implicit"):
+                module.implicit.add_(torch.randn(module.implicit.shape, generator=generator) * 0.5)
+
+
+def main(config: Path, out_dir: Path) -> None:
+    from yolov7_package.models.yolo import Model
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = reference_rows(yaml.safe_load(config.read_text()))
+    torch.manual_seed(0)
+    model = Model(cfg, ch=3, nc=80)
+    counts = {"params": sum(p.numel() for p in model.parameters())}
+    randomise(model)
+    torch.save(model.state_dict(), out_dir / "state_dict.pt")
+    model.eval()
+    image = torch.rand(1, 3, 256, 320, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        decoded, raw = model(image)
+    torch.save(image, out_dir / "input.pt")
+    torch.save({"decoded": decoded, "raw": raw}, out_dir / "output.pt")
+    with torch.no_grad():  # its IDetect folds in place into parameters
+        model.fuse()
+    counts["fused_params"] = sum(p.numel() for p in model.parameters())
+    (out_dir / "counts.json").write_text(json.dumps(counts, indent=1))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
