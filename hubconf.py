@@ -93,3 +93,5 @@ yolov5s_efficientnet_lite2 = _config_entry("yolov5s-efficientnet-lite2", "YOLOv5
 yolov5s_efficientnet_lite3 = _config_entry("yolov5s-efficientnet-lite3", "YOLOv5s head on EfficientNet-Lite3")
 yolov5s_efficientnet_lite4 = _config_entry("yolov5s-efficientnet-lite4", "YOLOv5s head on EfficientNet-Lite4")
 yolov7_tiny = _config_entry("yolov7-tiny", "YOLOv7-tiny (LeakyReLU, IDetect head)")
+yolov7 = _config_entry("yolov7", "YOLOv7 (SiLU, RepConv outputs, IDetect head)")
+yolov7x = _config_entry("yolov7x", "YOLOv7x")

@@ -55,7 +55,9 @@ def activation_factory(spec: object, source: str = "<model dict>") -> Callable[[
     return lambda: ACTIVATIONS[name](slope)
 
 
-def replace_conv_activations(layers: nn.Module, make: Callable[[], nn.Module], conv_type: type[nn.Module]) -> int:
+def replace_conv_activations(
+    layers: nn.Module, make: Callable[[], nn.Module], conv_type: type[nn.Module] | tuple[type[nn.Module], ...]
+) -> int:
     """Give every ``conv_type`` block in ``layers`` that has an activation a fresh one from ``make``; return how
     many were replaced. Blocks built without an activation (``act=False``: an ``Identity``) keep none."""
     replaced = 0

@@ -17,7 +17,7 @@ from models.backbones import Backbone, Index
 from models.common import C3, SPPF, Bottleneck, Concat, Conv, ModelScale, Upsample
 from models.head import Detect
 from models.recipe import RECIPE_KEY, read_backbone_recipe
-from models.yolov7_blocks import MP, SP, IDetect
+from models.yolov7_blocks import MP, SP, SPPCSPC, IDetect, RepConv
 from utils.bounds import check_number
 from utils.errors import UserError
 from utils.suggest import did_you_mean
@@ -37,6 +37,8 @@ MODULES: dict[str, type[nn.Module]] = {
     "Detect": Detect,
     "MP": MP,
     "SP": SP,
+    "SPPCSPC": SPPCSPC,
+    "RepConv": RepConv,
     "IDetect": IDetect,
 }
 REQUIRED_KEYS = ("nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head")
@@ -102,7 +104,7 @@ def parse_model(
         strides.append(layer.out_strides)
     model = nn.Sequential(*layers)
     if cfg.get(ACTIVATION_KEY) is not None:  # this model's Conv blocks only: nothing process-wide changes
-        replace_conv_activations(model, activation_factory(cfg[ACTIVATION_KEY], source), Conv)
+        replace_conv_activations(model, activation_factory(cfg[ACTIVATION_KEY], source), (Conv, RepConv))
     return model, sorted(save)
 
 

@@ -128,6 +128,10 @@ class DetectionModel(nn.Module):
     def fuse(self) -> DetectionModel:
         """Fold BatchNorm layers into convolutions (YOLOv5 and timm blocks) and YOLOv7's implicit layers into the
         head's, for faster inference; sets eval mode."""
+        self.eval()
+        for module in list(self.modules()):
+            if hasattr(module, "reparameterize"):  # YOLOv7's RepConv: three branches to one convolution
+                module.reparameterize()
         folded = fuse_conv_bn(self)
         if hasattr(self.head, "fold_implicit"):
             self.head.fold_implicit()

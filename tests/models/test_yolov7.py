@@ -1,5 +1,5 @@
-"""YOLOv7-tiny through our parser: its published size, YOLOv7's parameter names, its activation, and the folding of
-its implicit layers into the head for inference."""
+"""YOLOv7 through our parser: published sizes, YOLOv7's parameter names, the activation, and the folding of
+RepConv branches and implicit layers for inference."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from models.yolo import DetectionModel
-from models.yolov7_blocks import IDetect, ImplicitA, ImplicitM
+from models.yolov7_blocks import IDetect, ImplicitA, ImplicitM, RepConv
+from tests.helpers import randomise_batchnorm
 from tests.models.test_yolo import ROOT, check_forward_and_fuse, minimal_cfg
 from utils.errors import UserError
 
@@ -24,6 +25,35 @@ def test_tiny_has_the_reference_parameter_counts():
     model = DetectionModel(TINY, verbose=False)
     assert parameters(model) == 6_228_762
     assert parameters(model.fuse()) == 6_219_709
+
+
+@pytest.mark.parametrize(
+    ("name", "unfused", "fused"), [("yolov7", 37_622_682, 36_905_341), ("yolov7x", 71_347_394, 71_311_741)]
+)
+def test_yolov7_and_yolov7x_have_the_reference_parameter_counts(name: str, unfused: int, fused: int):
+    """YOLOv7's training YAMLs at nc=80: fused folds BatchNorm, the three RepConv branches and the implicit layers
+    (36.9M for yolov7 is the paper's figure)."""
+    model = DetectionModel(ROOT / "configs" / "models" / f"{name}.yaml", verbose=False)
+    assert parameters(model) == unfused
+    assert parameters(model.fuse()) == fused
+
+
+@pytest.mark.parametrize(("channels", "stride"), [((16, 16), 1), ((16, 24), 1), ((16, 16), 2)])
+def test_repconv_folds_its_branches_into_one_convolution(channels: tuple[int, int], stride: int):
+    """With the identity branch (equal channels, stride 1) and without: one 3x3 conv computing the same, float64."""
+    torch.manual_seed(0)
+    block = RepConv(*channels, 3, stride).double()
+    randomise_batchnorm(block)
+    block.eval()
+    assert (block.rbr_identity is not None) == (channels[0] == channels[1] and stride == 1)
+    image = torch.rand(2, channels[0], 12, 10, dtype=torch.float64)
+    with torch.no_grad():
+        expected = block(image)
+        block.reparameterize()
+        folded = block(image)
+    assert [name for name, _ in block.named_children()] == ["act", "rbr_reparam"]
+    assert folded.shape == (2, channels[1], 12 // stride, 10 // stride)
+    torch.testing.assert_close(folded, expected, rtol=1e-10, atol=1e-10)
 
 
 def test_tiny_state_dict_uses_yolov7_names():

@@ -1,5 +1,5 @@
 """Parity with ``yolov7-package`` (WongKinYiu/yolov7's model code): counts, state_dict names and outputs of
-yolov7-tiny, the reference built from our config rewritten into YOLOv7's row format."""
+yolov7-tiny and yolov7, the reference built from our config rewritten into YOLOv7's row format."""
 
 import json
 import subprocess
@@ -13,39 +13,46 @@ from models.yolov7_blocks import ImplicitA, ImplicitM
 from tests.helpers import yolov5_reference
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "configs" / "models" / "yolov7-tiny.yaml"
+# the issue's counts at nc=80, counted with YOLOv7's own code: (unfused, fused with the implicit layers folded away)
+COUNTS = {"yolov7-tiny": (6_228_762, 6_219_709), "yolov7": (37_622_682, 36_905_341)}
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """Run the reference script in the reference venv; skip locally, fail in CI, when it is missing."""
-    out = tmp_path_factory.mktemp("yolov7_reference")
+@pytest.fixture(scope="module", params=list(COUNTS))
+def reference(request, tmp_path_factory) -> tuple[Path, Path]:
+    """(our config, the reference's figures for it): the script runs in the reference venv; skip locally, fail in
+    CI, when that is missing."""
+    config = ROOT / "configs" / "models" / f"{request.param}.yaml"
+    out = tmp_path_factory.mktemp(f"{request.param}_reference")
     python, env = yolov5_reference(out, "the yolov7 parity tests")
     script = ROOT / "tests" / "reference" / "yolov7_reference.py"
-    result = subprocess.run([str(python), str(script), str(TINY), str(out)], env=env, capture_output=True, text=True,
-                            cwd=out)  # fmt: skip
+    result = subprocess.run([str(python), str(script), str(config), str(out)], env=env, capture_output=True,
+                            text=True, cwd=out)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return out
+    return config, out
 
 
 def test_counts_equal_the_references(reference):
     """Unfused counts are equal; the reference's fuse() keeps its implicit layers' parameters (unused by its fused
     forward) where ours drops them, so its fused count is ours plus theirs."""
-    counts = json.loads((reference / "counts.json").read_text())
-    model = DetectionModel(TINY, verbose=False)
+    config, out = reference
+    counts = json.loads((out / "counts.json").read_text())
+    model = DetectionModel(config, verbose=False)
     implicit = sum(m.implicit.numel() for m in model.modules() if isinstance(m, (ImplicitA, ImplicitM)))
-    assert counts["params"] == sum(p.numel() for p in model.parameters()) == 6_228_762
-    assert counts["fused_params"] - implicit == sum(p.numel() for p in model.fuse().parameters()) == 6_219_709
+    assert counts["params"] == sum(p.numel() for p in model.parameters()) == COUNTS[config.stem][0]
+    fused = sum(p.numel() for p in model.fuse().parameters())
+    assert counts["fused_params"] - implicit == fused == COUNTS[config.stem][1]
 
 
 def test_state_dict_loads_strictly_and_outputs_match(reference):
     """The reference's state_dict, less ``anchor_grid`` (a buffer it derives from ``anchors``; ours computes it),
-    loads with ``strict=True``; unfused and fused eval outputs equal the reference's unfused ones."""
-    state = torch.load(reference / "state_dict.pt", map_location="cpu", weights_only=True)
-    image = torch.load(reference / "input.pt", weights_only=True)
-    expected = torch.load(reference / "output.pt", weights_only=True)
+    loads with ``strict=True``; unfused and fused (RepConv reparameterized, implicit layers folded) eval outputs
+    equal the reference's unfused ones."""
+    config, out = reference
+    state = torch.load(out / "state_dict.pt", map_location="cpu", weights_only=True)
+    image = torch.load(out / "input.pt", weights_only=True)
+    expected = torch.load(out / "output.pt", weights_only=True)
     state = {name: tensor for name, tensor in state.items() if not name.endswith("anchor_grid")}
-    model = DetectionModel(TINY, verbose=False)
+    model = DetectionModel(config, verbose=False)
     assert set(model.state_dict()) == set(state)
     model.load_state_dict(state, strict=True)
     model.eval()
