@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 
 from models.yolo import DetectionModel
 from models.yolov7_blocks import IDetect, ImplicitA, ImplicitM, RepConv
@@ -108,3 +109,21 @@ def test_from_cannot_count_back_past_the_first_layer():
         UserError, match=r"backbone row 2 .*'from' index -3 must name an earlier layer: 0..1, or -1..-2"
     ):
         DetectionModel(cfg, verbose=False)
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "timm:mobilenetv4_conv_small"])
+def test_backbones_swap_on_yolov7_tiny(backbone: str):
+    """One word in row 0: the neck's first convolutions take the backbone's channels, the neck and head get
+    LeakyReLU(0.1) and the backbone keeps its own activations."""
+    cfg = yaml.safe_load((ROOT / "configs" / "models" / "yolov7-tiny-efficientnet-lite0.yaml").read_text())
+    cfg["backbone"][0][3] = [backbone, {"pretrained": False}]
+    model = DetectionModel(cfg, nc=3, verbose=False)
+    trunk = model.model[0]
+    p3, p4, p5 = trunk.out_channels
+    assert model.model[4].conv.in_channels == p5 and model.model[15].conv.in_channels == p4
+    assert model.model[25].conv.in_channels == p3
+    assert model.stride.tolist() == [8, 16, 32]
+    neck = [m.act for m in model.model[4:].modules() if hasattr(m, "act") and not isinstance(m.act, torch.nn.Identity)]
+    assert neck and all(isinstance(a, torch.nn.LeakyReLU) and a.negative_slope == 0.1 for a in neck)
+    assert not any(isinstance(m, torch.nn.LeakyReLU) for m in trunk.modules())
+    assert tuple(model(torch.rand(1, 3, 64, 64))[0].shape) == (1, 3, 8, 8, 8)
