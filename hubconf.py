@@ -95,4 +95,6 @@ yolov5s_efficientnet_lite4 = _config_entry("yolov5s-efficientnet-lite4", "YOLOv5
 yolov7_tiny = _config_entry("yolov7-tiny", "YOLOv7-tiny (LeakyReLU, IDetect head)")
 yolov7 = _config_entry("yolov7", "YOLOv7 (SiLU, RepConv outputs, IDetect head)")
 yolov7x = _config_entry("yolov7x", "YOLOv7x")
-yolov7_tiny_efficientnet_lite0 = _config_entry("yolov7-tiny-efficientnet-lite0", "YOLOv7-tiny head on EfficientNet-Lite0")
+yolov7_tiny_efficientnet_lite0 = _config_entry(
+    "yolov7-tiny-efficientnet-lite0", "YOLOv7-tiny head on EfficientNet-Lite0"
+)

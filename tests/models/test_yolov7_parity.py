@@ -11,6 +11,7 @@ import torch
 from models.yolo import DetectionModel
 from models.yolov7_blocks import ImplicitA, ImplicitM
 from tests.helpers import yolov5_reference
+from utils.train.ota_loss import OtaLoss
 
 ROOT = Path(__file__).resolve().parents[2]
 # the issue's counts at nc=80, counted with YOLOv7's own code: (unfused, fused with the implicit layers folded away)
@@ -66,3 +67,23 @@ def test_state_dict_loads_strictly_and_outputs_match(reference):
         scale = expected["decoded"].abs().max().clamp(min=1.0)  # boxes in pixels: relative to their size
         assert (decoded - expected["decoded"]).abs().max() / scale < 1e-5, fused
         assert (decoded[..., 4:] - expected["decoded"][..., 4:]).abs().max() < 1e-4, fused
+
+
+def test_ota_loss_and_its_gradients_equal_the_references(reference):
+    """Our ``OtaLoss`` as the trainer builds it (``from_hyp``: gains scaled for levels, classes and image size;
+    label smoothing) on the package's random raw maps and targets: the same loss, parts and gradients as
+    YOLOv7's ``ComputeLossOTA``."""
+    config, out = reference
+    case = torch.load(out / "loss.pt", weights_only=True)
+    model = DetectionModel(config, nc=case["classes"], verbose=False)
+    assert torch.allclose(model.head.anchors, case["anchors"]) and torch.equal(model.head.stride, case["strides"])
+    hyp = {"box": 0.05, "cls": 0.5, "cls_pw": 1.0, "obj": 1.0, "obj_pw": 1.0, "anchor_t": 4.0}
+    loss_fn = OtaLoss.from_hyp(model.head.anchors, case["classes"], hyp, case["image_size"], label_smoothing=0.1,
+                               strides=model.head.stride.tolist())  # fmt: skip
+    raw = [r.clone().requires_grad_(True) for r in case["raw"]]
+    loss, parts = loss_fn(raw, case["targets"])
+    loss.backward()
+    assert loss.item() == pytest.approx(case["loss"].item(), rel=1e-5)
+    assert [parts[k].item() for k in ("box", "obj", "cls")] == pytest.approx(case["parts"][:3].tolist(), rel=1e-5)
+    for ours, theirs in zip(raw, case["grads"], strict=True):
+        assert (ours.grad - theirs).abs().max() < 1e-6 * theirs.abs().max()

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
+from loss_inputs import loss_record, random_raw_and_targets, scale_gains
 
 
 def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
@@ -63,35 +64,13 @@ def loss_case(config_dir: Path, classes: int = 3, image_size: int = 320, batch: 
     torch.manual_seed(0)
     model = Model(str(config_dir / "yolov5n.yaml"), ch=3, nc=classes)
     hyp = yaml.safe_load((config_dir.parent / "data" / "hyps" / "hyp.scratch-low.yaml").read_text())
-    levels = model.model[-1].nl
-    hyp["box"] *= 3 / levels  # the package's train.py scaling
-    hyp["cls"] *= classes / 80 * 3 / levels
-    hyp["obj"] *= (image_size / 640) ** 2 * 3 / levels
-    hyp["label_smoothing"] = 0.1
+    scale_gains(hyp, model.model[-1].nl, classes, image_size)
     model.hyp = hyp
-    generator = torch.Generator().manual_seed(1)
-    raw = [
-        torch.randn(batch, 3, image_size // s, image_size // s, 5 + classes, generator=generator) * 1.5
-        for s in (8, 16, 32)
-    ]
-    centres = torch.rand(boxes, 2, generator=generator) * 0.8 + 0.1
-    sizes = torch.rand(boxes, 2, generator=generator) * 0.3 + 0.02
-    images = torch.randint(0, batch, (boxes, 1), generator=generator).float()
-    labels = torch.randint(0, classes, (boxes, 1), generator=generator).float()
-    targets = torch.cat((images, labels, centres, sizes), 1)
+    raw, targets = random_raw_and_targets(batch, classes, image_size, boxes)
     leaves = [r.clone().requires_grad_(True) for r in raw]
     loss, parts = ComputeLoss(model)(leaves, targets)
     loss.backward()
-    return {
-        "raw": raw,
-        "targets": targets,
-        "anchors": model.model[-1].anchors.clone(),
-        "loss": loss.detach(),
-        "parts": parts,
-        "grads": [leaf.grad for leaf in leaves],
-        "classes": classes,
-        "image_size": image_size,
-    }
+    return loss_record(model.model[-1], raw, targets, leaves, loss, parts, classes, image_size)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Runs inside the reference venv (see ``install_yolov5.sh``), never ours:
 The package ships no YAML files, so ``CONFIG.yaml`` is our config, rewritten into YOLOv7's row format (the
 activation as the sixth ``Conv`` argument, string args evaluated by its parser). Writes ``OUT_DIR/counts.json``
 (unfused and fused parameter counts at nc=80) and, with randomised BatchNorm statistics and implicit layers,
-``state_dict.pt``, ``input.pt`` and ``output.pt`` (the unfused model's decoded eval output and raw maps).
+``state_dict.pt``, ``input.pt`` and ``output.pt`` (the unfused model's decoded eval output and raw maps), and
+``loss.pt``: the package's ``ComputeLossOTA`` (loss, its parts, the gradient with respect to each raw map) for the
+model with 3 classes at 320 px on random raw maps and targets, its gains scaled as YOLOv7's ``train.py`` does.
 """
 
 import json
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from loss_inputs import loss_record, random_raw_and_targets, scale_gains
 
 
 def reference_rows(cfg: dict) -> dict:
@@ -67,6 +70,23 @@ def main(config: Path, out_dir: Path) -> None:
         model.fuse()
     counts["fused_params"] = sum(p.numel() for p in model.parameters())
     (out_dir / "counts.json").write_text(json.dumps(counts, indent=1))
+    torch.save(loss_case(reference_rows(yaml.safe_load(config.read_text()))), out_dir / "loss.pt")
+
+
+def loss_case(cfg: dict, classes: int = 3, image_size: int = 320, batch: int = 4, boxes: int = 40) -> dict:
+    from yolov7_package.models.yolo import Model
+    from yolov7_package.utils.loss import ComputeLossOTA
+
+    torch.manual_seed(0)
+    model = Model(cfg, ch=3, nc=classes)
+    hyp = {"box": 0.05, "cls": 0.5, "cls_pw": 1.0, "obj": 1.0, "obj_pw": 1.0, "anchor_t": 4.0, "fl_gamma": 0.0}
+    model.hyp, model.gr = scale_gains(hyp, model.model[-1].nl, classes, image_size), 1.0
+    raw, targets = random_raw_and_targets(batch, classes, image_size, boxes, every_image=True)
+    leaves = [r.clone().requires_grad_(True) for r in raw]
+    loss, parts = ComputeLossOTA(model)(leaves, targets, torch.zeros(batch, 3, image_size, image_size))
+    loss.backward()
+    head = model.model[-1]
+    return loss_record(head, raw, targets, leaves, loss, parts, classes, image_size, strides=head.stride.clone())
 
 
 if __name__ == "__main__":

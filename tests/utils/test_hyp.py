@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,32 @@ def test_bad_hyp_files(tmp_path):
         load_hyp(tmp_path / "missing.yaml")
     with pytest.raises(UserError, match="'scale' must be a number"):
         load_hyp(tmp_path / "text.yaml")
+
+
+def test_shipped_yolov7_hyps_have_yolov7_values():
+    tiny, p5 = load_hyp(HYPS / "hyp.scratch.tiny.yaml"), load_hyp(HYPS / "hyp.scratch.p5.yaml")
+    assert (tiny["lrf"], tiny["cls"], tiny["obj"], tiny["scale"], tiny["mixup"]) == (0.01, 0.5, 1.0, 0.5, 0.05)
+    assert (p5["lrf"], p5["cls"], p5["obj"], p5["scale"], p5["mixup"], p5["translate"]) == (
+        0.1,
+        0.3,
+        0.7,
+        0.9,
+        0.15,
+        0.2,
+    )
+    assert tiny["loss_ota"] == p5["loss_ota"] == 1 and tiny["paste_in"] == p5["paste_in"] == 0
+    assert all(k in tiny for k in AUGMENT_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("paste_in: 0.05", "paste_in 0.05: YOLOv7's paste-in augmentation is not implemented here; set it to 0"),
+        ("loss_ota: 2", "loss_ota must be 0 (YOLOv5's loss) or 1 (YOLOv7's OTA loss), got 2"),
+    ],
+)
+def test_yolov7_keys_refuse_what_is_not_built(tmp_path, line: str, message: str):
+    path = tmp_path / "hyp.yaml"
+    path.write_text((HYPS / "hyp.scratch-low.yaml").read_text() + line + "\n")
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_hyp(path)

@@ -56,10 +56,17 @@ class YoloLoss:
 
     @classmethod
     def from_hyp(
-        cls, anchors: torch.Tensor, num_classes: int, hyp: dict, image_size: int, label_smoothing: float = 0.0
+        cls,
+        anchors: torch.Tensor,
+        num_classes: int,
+        hyp: dict,
+        image_size: int,
+        label_smoothing: float = 0.0,
+        **extra: object,
     ) -> YoloLoss:
         """The loss YOLOv5 trains with: the hyp file's gains are set for 3 levels, 80 classes and 640 px, so
-        ``box`` is scaled by 3/levels, ``cls`` by classes/80 * 3/levels and ``obj`` by (image_size/640)^2 * 3/levels."""
+        ``box`` is scaled by 3/levels, ``cls`` by classes/80 * 3/levels and ``obj`` by (image_size/640)^2 * 3/levels.
+        ``extra`` goes to the constructor (a subclass's own arguments)."""
         per_level = 3 / anchors.shape[0]
         return cls(
             anchors,
@@ -71,6 +78,7 @@ class YoloLoss:
             label_smoothing=label_smoothing,
             cls_pw=hyp["cls_pw"],
             obj_pw=hyp["obj_pw"],
+            **extra,
         )
 
     def __call__(self, raw: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -79,8 +87,8 @@ class YoloLoss:
         device = raw[0].device
         self._to(device)
         losses = {name: torch.zeros(1, device=device) for name in ("box", "obj", "cls")}
-        for level, prediction in enumerate(raw):
-            image, anchor, gy, gx, target_box, anchor_wh, target_class = self._assign(prediction, targets, level)
+        for level, (prediction, assigned) in enumerate(zip(raw, self._assignments(raw, targets))):
+            image, anchor, gy, gx, target_box, anchor_wh, target_class = assigned
             objectness_target = torch.zeros(prediction.shape[:4], dtype=prediction.dtype, device=device)
             if image.shape[0]:
                 matched = prediction[image, anchor, gy, gx]
@@ -101,6 +109,10 @@ class YoloLoss:
         batch_size = raw[0].shape[0]
         total = losses["box"] + losses["obj"] + losses["cls"]
         return total * batch_size, {name: value.detach() for name, value in losses.items()}
+
+    def _assignments(self, raw: list[torch.Tensor], targets: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Per level, what :meth:`_assign` returns: YOLOv5 assigns every candidate."""
+        return [self._assign(prediction, targets, level) for level, prediction in enumerate(raw)]
 
     def _to(self, device: torch.device) -> None:
         if self.anchors.device != device:

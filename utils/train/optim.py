@@ -9,16 +9,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.yolov7_blocks import ImplicitA, ImplicitM
 from utils.errors import UserError
 
 NOMINAL_BATCH_SIZE = 64  # YOLOv5's default: gradients are accumulated up to this many images per optimizer step
 
 
 def parameter_groups(model: nn.Module, exclude: frozenset[int] = frozenset()) -> tuple[list, list, list]:
-    """(weights with decay, norm-layer weights without decay, biases without decay); parameters whose ``id`` is
-    in ``exclude`` are left out."""
+    """(weights with decay, norm-layer weights and YOLOv7's implicit layers without decay, biases without decay);
+    parameters whose ``id`` is in ``exclude`` are left out."""
     decay, no_decay, biases = [], [], []
     norm_types = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
+    norm_types += (ImplicitA, ImplicitM)  # offsets and scales, like a norm's: YOLOv7 does not decay them
     for module in model.modules():
         for name, parameter in module.named_parameters(recurse=False):
             if not parameter.requires_grad or id(parameter) in exclude:

@@ -53,6 +53,7 @@ from utils.train.freeze import freeze_layers, keep_frozen_in_eval, layers_to_fre
 from utils.train.loss import YoloLoss
 from utils.train.optim import accumulation_steps, build_optimizer, epoch_lr_factor, lr_curve, warmup
 from utils.train.options import TrainOptions
+from utils.train.ota_loss import OtaLoss
 from utils.train.progress import EpochProgress
 from utils.train.results import COLUMNS, append_row, plot_results, truncate_after
 
@@ -224,9 +225,14 @@ class Trainer:
             torch.distributed.broadcast(self.model.head.anchors, 0)
 
     def build_loss(self) -> None:
-        self.loss_fn = YoloLoss.from_hyp(
-            self.model.head.anchors, self.num_classes, self.hyp, self.opt.imgsz, self.opt.label_smoothing
-        )
+        """YOLOv5's loss, or YOLOv7's (``OtaLoss``) when the hyp file says ``loss_ota: 1``."""
+        head = self.model.head
+        if self.hyp.get("loss_ota", 0):
+            self.loss_fn = OtaLoss.from_hyp(head.anchors, self.num_classes, self.hyp, self.opt.imgsz,
+                                            self.opt.label_smoothing, strides=head.stride.tolist())  # fmt: skip
+        else:
+            self.loss_fn = YoloLoss.from_hyp(head.anchors, self.num_classes, self.hyp, self.opt.imgsz,
+                                             self.opt.label_smoothing)  # fmt: skip
 
     def build_optimizer(self) -> None:
         accumulate = max(round(self.opt.nbs / self.opt.batch_size), 1)

@@ -10,7 +10,7 @@ import pytest
 
 import train
 from utils.errors import UserError
-from utils.hyp import load_hyp
+from utils.hyp import YOLOV7_KEYS, load_hyp
 from utils.train.evolve import (
     METRIC_COLUMNS,
     MUTATION_SPACE,
@@ -39,8 +39,8 @@ def in_bounds(hyp: dict[str, float]) -> bool:
 
 
 def test_the_space_covers_every_key_of_the_shipped_hyp_files() -> None:
-    for path in Path("configs/hyps").glob("*.yaml"):
-        assert set(load_hyp(path)) <= set(MUTATION_SPACE), path
+    for path in Path("configs/hyps").glob("*.yaml"):  # YOLOv7's switches (loss_ota, paste_in) are not evolved
+        assert set(load_hyp(path)) - set(YOLOV7_KEYS) <= set(MUTATION_SPACE), path
     assert len(KEYS) == 28 and SPACE["momentum"] == (0.3, 0.6, 0.98)
 
 

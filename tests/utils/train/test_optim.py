@@ -18,6 +18,15 @@ def test_three_parameter_groups_cover_every_parameter():
         build_optimizer(model, "RMSprop", 0.01, 0.9, 0.0)
 
 
+def test_yolov7_implicit_layers_are_not_decayed():
+    """As in YOLOv7: the head's implicit offsets and scales sit with the norm weights, without weight decay."""
+    model = DetectionModel("configs/models/yolov7-tiny.yaml", nc=2, verbose=False)
+    decay, no_decay, _ = parameter_groups(model)
+    implicit = [m.implicit for m in model.head.modules() if hasattr(m, "implicit")]
+    assert len(implicit) == 6
+    assert all(any(p is q for q in no_decay) for p in implicit) and not any(p is q for q in decay for p in implicit)
+
+
 def yolov5_epoch_lrs(curve, epochs: int) -> list[float]:
     """The LR each epoch trains at when a LambdaLR is driven as YOLOv5's train.py drives it: reset to
     ``last_epoch = -1`` after construction and stepped at the end of every epoch."""

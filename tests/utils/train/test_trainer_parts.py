@@ -75,3 +75,24 @@ def test_finish_makes_best_pt_from_last_pt_when_it_is_missing(tmp_path, caplog):
         Trainer.finish(fake)
     best = load_checkpoint(tmp_path / "weights" / "best.pt")
     assert best["epoch"] == 0 and best["optimizer"] is None and "best.pt is missing" in caplog.text
+
+
+@pytest.mark.parametrize("loss_ota", [0, 1])
+def test_loss_ota_in_the_hyp_picks_yolov7s_loss(loss_ota: int):
+    """``loss_ota: 1`` (YOLOv7's hyp files) trains with OtaLoss, given the head's strides; otherwise YOLOv5's."""
+    from types import SimpleNamespace
+
+    from models.yolo import DetectionModel
+    from utils.hyp import load_hyp
+    from utils.train.loss import YoloLoss
+    from utils.train.options import TrainOptions
+    from utils.train.ota_loss import OtaLoss
+    from utils.train.trainer import Trainer
+
+    model = DetectionModel("configs/models/yolov7-tiny.yaml", nc=3, verbose=False)
+    hyp = {**load_hyp(), "loss_ota": loss_ota}
+    trainer = SimpleNamespace(model=model, num_classes=3, hyp=hyp, opt=TrainOptions(imgsz=320))
+    Trainer.build_loss(trainer)
+    assert type(trainer.loss_fn) is (OtaLoss if loss_ota else YoloLoss)
+    if loss_ota:
+        assert trainer.loss_fn.strides == [8.0, 16.0, 32.0]
