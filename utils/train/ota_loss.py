@@ -55,7 +55,7 @@ class OtaLoss(YoloLoss):
         height, width = raw[0].shape[2] * self.strides[0], raw[0].shape[3] * self.strides[0]
         size = torch.tensor([width, height, width, height], device=boxes.device)
         truth = xywh_to_xyxy(boxes[:, 2:6].float() * size)
-        decoded, scores, origin = [], [], []
+        decoded, scores, levels, rows = [], [], [], []  # per candidate: its level and its row in that level's list
         for level, (prediction, candidate) in enumerate(zip(raw, candidates)):
             index = (candidate[0] == image).nonzero(as_tuple=True)[0]
             _, anchor, gy, gx, _, anchor_wh, _ = (part[index] for part in candidate)
@@ -65,8 +65,9 @@ class OtaLoss(YoloLoss):
             wh = (cells[:, 2:4].sigmoid() * 2) ** 2 * anchor_wh * self.strides[level]
             decoded.append(xywh_to_xyxy(torch.cat((xy, wh), 1)))
             scores.append((cells[:, 5:].sigmoid() * cells[:, 4:5].sigmoid()).sqrt())
-            origin += [(level, i) for i in index.tolist()]
-        decoded, scores = torch.cat(decoded), torch.cat(scores)
+            levels.append(torch.full_like(index, level))
+            rows.append(index)
+        decoded, scores, levels, rows = torch.cat(decoded), torch.cat(scores), torch.cat(levels), torch.cat(rows)
         if not decoded.shape[0]:
             return
         iou = box_iou(truth, decoded)  # (boxes, candidates)
@@ -89,12 +90,11 @@ class OtaLoss(YoloLoss):
         chosen = (matches.sum(0) > 0).nonzero(as_tuple=True)[0]
         owner = matches[:, chosen].argmax(0)
         for level, prediction in enumerate(raw):
-            picks = [(c, o) for c, o in zip(chosen.tolist(), owner.tolist()) if origin[c][0] == level]
-            if not picks:
+            here = levels[chosen] == level
+            if not here.any():
                 continue
-            rows = torch.tensor([origin[c][1] for c, _ in picks], device=boxes.device)
-            owners = boxes[torch.tensor([o for _, o in picks], device=boxes.device)]
-            image_index, anchor, gy, gx, _, anchor_wh, _ = (part[rows] for part in candidates[level])
+            owners = boxes[owner[here]]
+            image_index, anchor, gy, gx, _, anchor_wh, _ = (part[rows[chosen][here]] for part in candidates[level])
             ny, nx = prediction.shape[2:4]
             box = owners[:, 2:6].float() * torch.tensor([nx, ny, nx, ny], device=boxes.device)
             box[:, :2] -= torch.stack((gx, gy), 1)
