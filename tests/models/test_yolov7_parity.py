@@ -11,6 +11,7 @@ import torch
 from models.yolo import DetectionModel
 from models.yolov7_blocks import ImplicitA, ImplicitM
 from tests.helpers import yolov5_reference
+from utils.checkpoints.checkpoint import load_checkpoint, model_from_checkpoint
 from utils.train.ota_loss import OtaLoss
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +88,24 @@ def test_ota_loss_and_its_gradients_equal_the_references(reference):
     assert [parts[k].item() for k in ("box", "obj", "cls")] == pytest.approx(case["parts"][:3].tolist(), rel=1e-5)
     for ours, theirs in zip(raw, case["grads"], strict=True):
         assert (ours.grad - theirs).abs().max() < 1e-6 * theirs.abs().max()
+
+
+def test_a_release_checkpoint_loads_through_the_restricted_unpickler(reference):
+    """A file pickled as WongKinYiu/yolov7's train.py leaves one (``models.yolo.Model``, fp16, the activation as a
+    Conv argument) converts to our checkpoint, and the model it rebuilds gives the reference's output for those
+    fp16 weights, unfused and fused."""
+    config, out = reference
+    checkpoint = load_checkpoint(out / "release.pt")
+    assert checkpoint["format"] == "WongKinYiu/yolov7" and checkpoint["names"][:2] == ["class0", "class1"]
+    their_activation = "nn.LeakyReLU(0.1)" if config.stem == "yolov7-tiny" else None
+    assert checkpoint["model_yaml"].get("activation") == their_activation
+    image = torch.load(out / "input.pt", weights_only=True)
+    expected = torch.load(out / "release_output.pt", weights_only=True)
+    model = model_from_checkpoint(checkpoint).eval()
+    for fused in (False, True):
+        if fused:
+            model.fuse()
+        with torch.no_grad():
+            decoded = model(image)[0]
+        scale = expected.abs().max().clamp(min=1.0)
+        assert (decoded - expected).abs().max() / scale < 1e-5, fused

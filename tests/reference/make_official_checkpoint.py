@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from contextlib import contextmanager
 from copy import deepcopy
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +30,7 @@ import cv2
 import numpy as np
 import torch
 import yaml
+from official_paths import official_module_paths
 
 
 def calibrate_batchnorm(model: torch.nn.Module, images: list[np.ndarray]) -> None:
@@ -53,34 +52,6 @@ def calibrate_batchnorm(model: torch.nn.Module, images: list[np.ndarray]) -> Non
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """Letterboxed BGR HWC uint8 -> (1, 3, H, W) RGB float 0..1, as their detect.py does."""
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[::-1])).float().div(255).unsqueeze(0)
-
-
-@contextmanager
-def official_module_paths():
-    """Pickle the package's ``yolov5.models.{yolo,common}`` classes as ``models.{yolo,common}``."""
-    import yolov5.models
-    import yolov5.models.common
-    import yolov5.models.yolo
-
-    aliases = {"models": yolov5.models, "models.yolo": yolov5.models.yolo, "models.common": yolov5.models.common}
-    saved_modules = {name: sys.modules.get(name) for name in aliases}
-    renamed = []
-    for module in (yolov5.models.yolo, yolov5.models.common):
-        for value in vars(module).values():
-            if isinstance(value, type) and value.__module__ == module.__name__:
-                renamed.append((value, value.__module__))
-                value.__module__ = module.__name__.removeprefix("yolov5.")
-    sys.modules.update(aliases)
-    try:
-        yield
-    finally:
-        for cls, name in renamed:
-            cls.__module__ = name
-        for name, module in saved_modules.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
 
 
 def release_checkpoint(model: torch.nn.Module) -> dict:
@@ -131,7 +102,7 @@ def main() -> None:
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = release_checkpoint(model)
-    with official_module_paths():
+    with official_module_paths("yolov5"):
         torch.save(checkpoint, args.out_dir / "yolov5s.pt")
     torch.save(checkpoint, args.out_dir / "yolov5s_package_paths.pt")  # as the PyPI package's train.py pickles it
 

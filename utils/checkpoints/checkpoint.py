@@ -24,7 +24,7 @@ import torch
 from models.backbones.rows import without_pretrained
 from models.yolo import DetectionModel
 from utils.checkpoints.safe_unpickle import UnsafePickleError, restricted_torch_load
-from utils.checkpoints.yolov5 import YOLOV5_CLASSES, YOLOV5_HINT, convert_yolov5_checkpoint, is_yolov5_checkpoint
+from utils.checkpoints.yolov5 import PICKLED_CLASSES, PICKLED_HINT, convert_yolov5_checkpoint, is_yolov5_checkpoint
 from utils.errors import UserError
 
 
@@ -64,7 +64,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise UserError(f"weights not found: {path}")
     try:
-        checkpoint = restricted_torch_load(path, map_location, YOLOV5_CLASSES, YOLOV5_HINT)
+        checkpoint = restricted_torch_load(path, map_location, PICKLED_CLASSES, PICKLED_HINT)
     except UnsafePickleError as error:
         raise UserError(f"{path}: {error}") from None
     except Exception as error:

@@ -1,4 +1,5 @@
-"""Checkpoints written by ultralytics/yolov5 v6.x and v7.0 (``yolov5s.pt``), read without running their code.
+"""Checkpoints written by ultralytics/yolov5 v6.x and v7.0 (``yolov5s.pt``), read without running their code;
+WongKinYiu/yolov7's (``yolov7-tiny.pt``) are the same kind, with the differences in :mod:`utils.checkpoints.yolov7`.
 
 Those files pickle the whole model: ``{'model': DetectionModel (fp16), 'ema': DetectionModel | None, 'epoch': int,
 'opt': dict, ...}`` with classes from ``models.yolo`` and ``models.common`` of their repository. The restricted
@@ -20,10 +21,11 @@ import torch
 from models.backbones.rows import without_pretrained
 from models.yolo import DetectionModel
 from utils.checkpoints.safe_unpickle import ModuleRecord, record_state_dict
+from utils.checkpoints.yolov7 import DERIVED_BUFFER, YOLOV7_CLASSES, is_yolov7_yaml, yolov7_yaml_as_ours
 from utils.class_names import names_list
 from utils.errors import UserError
 
-__all__ = ["YOLOV5_CLASSES", "YOLOV5_HINT", "convert_yolov5_checkpoint", "is_yolov5_checkpoint"]
+__all__ = ["PICKLED_CLASSES", "PICKLED_HINT", "convert_yolov5_checkpoint", "is_yolov5_checkpoint"]
 
 # Their repository pickles ``models.yolo.*``; the ``yolov5`` PyPI package the same classes as ``yolov5.models...``.
 _THEIR_CLASSES = ("models.yolo.DetectionModel", "models.yolo.Model")  # v6.2+ / v6.0-v6.1
@@ -44,6 +46,10 @@ YOLOV5_CLASSES |= frozenset(
     }
 )
 YOLOV5_HINT = "YOLOv5 v6.0+ detection checkpoints load: Conv, Bottleneck, C3, SPPF, Concat, nn.Upsample and Detect"
+# what a pickled YOLOv5 or YOLOv7 checkpoint may name, and the hint for anything else
+PICKLED_CLASSES = YOLOV5_CLASSES | YOLOV7_CLASSES
+PICKLED_MODEL_CLASSES = YOLOV5_MODEL_CLASSES | {name for name in YOLOV7_CLASSES if name.endswith("yolo.Model")}
+PICKLED_HINT = YOLOV5_HINT + "; YOLOv7 P5 ones add MP, SP, SPPCSPC, RepConv and IDetect"
 
 
 def is_yolov5_checkpoint(checkpoint: object) -> bool:
@@ -63,15 +69,21 @@ def convert_yolov5_checkpoint(checkpoint: dict, path: str | Path) -> dict:
     records = {k: checkpoint.get(k) for k in ("model", "ema") if isinstance(checkpoint.get(k), ModuleRecord)}
     main = records.get("model") or records["ema"]
     for record in records.values():
-        if record.class_path not in YOLOV5_MODEL_CLASSES:
-            raise UserError(f"{path}: the checkpoint's model is a {record.class_path}, not a YOLOv5 DetectionModel")
+        if record.class_path not in PICKLED_MODEL_CLASSES:
+            raise UserError(f"{path}: the checkpoint's model is a {record.class_path}, not a YOLOv5 or YOLOv7 model")
     model_yaml = main.get("yaml")
     if not isinstance(model_yaml, dict):
-        raise UserError(f"{path}: the YOLOv5 model has no 'yaml' dict to rebuild it from")
+        raise UserError(f"{path}: the pickled model has no 'yaml' dict to rebuild it from")
+    yolov7 = is_yolov7_yaml(model_yaml)
+    if yolov7:
+        model_yaml = yolov7_yaml_as_ours(model_yaml, path)
     names = names_list(main.get("names"), path)  # v7.0 stores {0: 'person', ...}, v6.x ['person', ...]
     if not names:
-        raise UserError(f"{path}: the YOLOv5 model has no class names")
+        raise UserError(f"{path}: the pickled model has no class names")
     states = {k: record_state_dict(record) for k, record in records.items()}
+    if yolov7:
+        states = {key: {name: tensor for name, tensor in state.items() if not name.endswith(f".{DERIVED_BUFFER}")}
+                  for key, state in states.items()}  # fmt: skip
     model_yaml = _checked_yaml(model_yaml, names, states, main.get("stride"), path)
     opt = checkpoint.get("opt")
     return {
@@ -87,7 +99,7 @@ def convert_yolov5_checkpoint(checkpoint: dict, path: str | Path) -> dict:
         "model_yaml": model_yaml,
         "date": str(checkpoint.get("date") or ""),
         "yolov5_opt": opt if isinstance(opt, dict) else {},
-        "format": "ultralytics/yolov5",
+        "format": "WongKinYiu/yolov7" if yolov7 else "ultralytics/yolov5",
     }
 
 
