@@ -35,6 +35,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_RUNS = ["ours:yolov5n:100", "yolov5:yolov5n:100", "ours:yolov5s:50", "ours:yolov5s-efficientnet-b0:50"]
 COMMON = ["--imgsz", "320", "--batch-size", "16", "--device", "cpu", "--workers", "2", "--weights", ""]
 # The end of a training bar: "  7/99  0G  0.09  0.17  0.03  412  320: 100%|##########| 13/13 [00:09<00:00, ...]"
+DEFAULT_HYP = "hyp.scratch-low.yaml"
 EPOCH_BAR = re.compile(r"^\s*(\d+)/\d+\s+\S+G\s.*\|\s*(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)<")
 
 
@@ -53,29 +54,34 @@ def run_name(side: str, config: str, epochs: int, seed: int) -> str:
     return f"{side}_{Path(config).stem}_{epochs}" + (f"_seed{seed}" if seed else "")
 
 
-def train_command(side: str, config: str, epochs: int, seed: int, data_yaml: Path, project: Path) -> list[str]:
+def train_command(
+    side: str, config: str, epochs: int, seed: int, data_yaml: Path, project: Path, hyp: str = DEFAULT_HYP
+) -> list[str]:
     where = ["--project", str(project), "--name", run_name(side, config, epochs, seed), "--exist-ok", "--epochs",
              str(epochs), "--seed", str(seed)]  # fmt: skip
     if side == "ours":
         cfg = config if config.endswith(".yaml") else f"configs/models/{config}.yaml"  # a path, or a shipped name
         return [sys.executable, "train.py", "--data", str(data_yaml), "--cfg", cfg,
-                "--hyp", "configs/hyps/hyp.scratch-low.yaml", *COMMON, *where]  # fmt: skip
+                "--hyp", f"configs/hyps/{hyp}", *COMMON, *where]  # fmt: skip
     package = subprocess.run([str(THEIR_PYTHON), "-c", "import yolov5, os; print(os.path.dirname(yolov5.__file__))"],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
     # the last line: on a fresh machine importing yolov5 first prints ultralytics' "Creating new Settings" notice
-    cfg, hyp = f"{package}/models/{config}.yaml", f"{package}/data/hyps/hyp.scratch-low.yaml"
-    return [str(THEIR_PYTHON), "-m", "yolov5.train", "--data", str(data_yaml), "--cfg", cfg, "--hyp", hyp, *COMMON,
+    cfg, hyp_path = f"{package}/models/{config}.yaml", f"{package}/data/hyps/{hyp}"
+    return [str(THEIR_PYTHON), "-m", "yolov5.train", "--data", str(data_yaml), "--cfg", cfg, "--hyp", hyp_path, *COMMON,
             *where]  # fmt: skip
 
 
-def train(side: str, config: str, epochs: int, seed: int, data_yaml: Path, work: Path) -> dict:
-    """Run one training (unless its best.pt exists); returns its timing record, kept beside the log."""
+def train(
+    side: str, config: str, epochs: int, seed: int, data_yaml: Path, work: Path, hyp: str = DEFAULT_HYP
+) -> dict:
+    """Run one training (unless its best.pt exists) with ``hyp`` (a file name in either side's hyps folder);
+    returns its timing record, kept beside the log."""
     name = run_name(side, config, epochs, seed)
     run_dir, log, record_file = work / "runs" / name, work / f"{name}.log", work / f"{name}.json"
     if (run_dir / "weights" / "best.pt").exists() and record_file.exists():
         return json.loads(record_file.read_text())
     env = their_env(work) if side == "yolov5" else dict(os.environ)
-    command = train_command(side, config, epochs, seed, data_yaml, work / "runs")
+    command = train_command(side, config, epochs, seed, data_yaml, work / "runs", hyp)
     print(f"training {name}: {' '.join(command)}", flush=True)
     start = time.perf_counter()
     with open(log, "w") as out:

@@ -5,7 +5,7 @@
     python benchmarks/front.py --scores benchmarks/results/front_bccd.csv   # carry recorded accuracy over
 
 Training: each row's config through ``bccd_vs_yolov5.py``'s runner (``--epochs`` 100, seed 0 or ``row:seed``, 320 px,
-batch 16, hyp.scratch-low.yaml, CPU); a run whose best.pt is in ``--work`` is not trained again.
+batch 16, hyp.scratch-low.yaml or the row's own recipe, CPU); a run whose best.pt is in ``--work`` is not trained again.
 Per row: parameters and GFLOPs at ``--imgsz`` (fused); training seconds per epoch; pycocotools mAP50-95 on BCCD val
 and test of best.pt and of its OpenVINO INT8 export (NNCF, ``--int8-images`` train images); batch-1 latency in
 PyTorch fp32, OpenVINO fp32 and OpenVINO INT8, every row and runtime timed in turn in the same rounds, also as a
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 
-# label: (shipped config, changes: "backbone" for its row 0, "pretrained", "width" for width_multiple)
+# label: (shipped config, changes: "backbone" for its row 0, "pretrained", "width" for width_multiple; "hyp" for
+# another recipe than hyp.scratch-low.yaml)
 ROWS = {
     "yolov5n": ("yolov5n", {}),
     "yolov5s": ("yolov5s", {}),
@@ -46,6 +47,8 @@ ROWS = {
     "lcnet100-scratch": ("yolov5s-efficientnet-lite0", {"backbone": "timm:lcnet_100", "pretrained": False}),
     # the nano-width question: Lite0 under yolov5n's neck and head (width 0.25)
     "lite0n-pretrained": ("yolov5s-efficientnet-lite0", {"pretrained": True, "width": 0.25}),
+    # YOLOv7's CPU model with its own recipe (OTA loss); its paste-in needs polygon labels, which BCCD has not
+    "yolov7-tiny": ("yolov7-tiny", {"hyp": "hyp.scratch.tiny.yaml"}),
 }
 RUNTIMES = ("PyTorch fp32", "OpenVINO fp32", "OpenVINO int8")
 BACKBONE_ROW = re.compile(r"\[([\w:.-]+), \{pretrained: (true|false)")
@@ -78,6 +81,12 @@ def row_config(label: str, work: Path) -> str:
     return str(path)
 
 
+def hyp_of(label: str) -> dict[str, str]:
+    """The row's recipe as ``train``'s keyword (none: the runner's default)."""
+    changes = ROWS[label][1]
+    return {"hyp": changes["hyp"]} if "hyp" in changes else {}
+
+
 def parse_row(text: str) -> tuple[str, int]:
     """``label[:seed]`` -> (label, seed)."""
     label, _, seed = text.partition(":")
@@ -95,7 +104,7 @@ def row_weights(label: str, config: str, seed: int, args: argparse.Namespace, da
     best = work / "runs" / name / "weights" / "best.pt"
     record = {"row": label, "config": Path(config).stem, "seed": seed, "epochs": args.epochs, "trained": False}
     if args.train or (best.exists() and (work / f"{name}.json").exists()):
-        timing = runs.train("ours", config, args.epochs, seed, data_yaml, work)
+        timing = runs.train("ours", config, args.epochs, seed, data_yaml, work, **hyp_of(label))
         record.update(trained=True, train_s_per_epoch=round(timing["train_s_per_epoch"], 1))
     folder = work / "front" / label / ("trained" if record["trained"] else "untrained")
     if record["trained"] and not (folder / "best.pt").exists():

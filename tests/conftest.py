@@ -17,8 +17,9 @@ def train_apart(**options: object) -> None:
     """``Trainer(TrainOptions(**options)).fit()`` in a fresh interpreter with one torch thread, as in the suite.
 
     Why apart: a session fixture trains whenever its first user runs, and by then earlier tests may have left
-    OpenVINO and ONNX Runtime thread pools in this process; training here then forks DataLoader workers from it, and
-    the suite died with SIGSEGV at the end of such a training (seen after tests/test_deploy.py).
+    OpenVINO and ONNX Runtime thread pools and another torch thread count in this process; its DataLoader workers
+    would fork from that. (The SIGSEGV first blamed on those forks was OpenVINO's per-Core signal stack, fixed by
+    ``utils.inference.openvino_runtime.shared_core``.)
     """
     code = (f"import sys, torch; sys.path.insert(0, {str(ROOT)!r}); torch.set_num_threads(1)\n"
             "from utils.train.options import TrainOptions\nfrom utils.train.trainer import Trainer\n"

@@ -29,7 +29,8 @@ SIZE = 64
 
 @pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
 @pytest.mark.parametrize(
-    "cfg", ["yolov5n", "yolov5s-efficientnet-b0", pytest.param("yolov5s-cspdarknet53", marks=pytest.mark.slow)]
+    "cfg",
+    ["yolov5n", "yolov5s-efficientnet-b0", "yolov7-tiny", pytest.param("yolov5s-cspdarknet53", marks=pytest.mark.slow)],
 )
 def test_every_format_matches_pytorch(cfg: str, dynamic: bool, tmp_path: Path) -> None:
     model = fused_model(cfg)

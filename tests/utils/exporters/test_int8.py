@@ -31,9 +31,9 @@ OUTPUT_CHANNELS = 3 * (5 + 3)  # three anchors per level, box + objectness + thr
 
 def int8_export(weights: Path, data_yaml: Path, folder: Path, formats: tuple[str, ...], size: int = SIZE,
                 images: int = 8) -> Path:  # fmt: skip
-    """``export.py --int8`` in a fresh interpreter. Why apart: the TFLite path loads torchao's PT2E and
-    litert-torch's converter with their own native thread pools, and the full suite died with SIGSEGV a hundred
-    tests after they had run in this process (while it waited on a ``git`` child for the next banner)."""
+    """``export.py --int8`` end to end, in a fresh interpreter, which also keeps torchao's and litert-torch's native
+    thread pools out of the suite's process. (The SIGSEGV once blamed on them was OpenVINO's per-Core signal stack,
+    fixed by ``utils.inference.openvino_runtime.shared_core``.)"""
     folder.mkdir(parents=True, exist_ok=True)
     copy = shutil.copy(weights, folder / "best.pt")
     argv = ["--weights", str(copy), "--include", *formats, "--imgsz", str(size), "--int8", "--data", str(data_yaml),
