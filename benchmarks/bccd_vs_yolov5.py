@@ -71,9 +71,7 @@ def train_command(
             *where]  # fmt: skip
 
 
-def train(
-    side: str, config: str, epochs: int, seed: int, data_yaml: Path, work: Path, hyp: str = DEFAULT_HYP
-) -> dict:
+def train(side: str, config: str, epochs: int, seed: int, data_yaml: Path, work: Path, hyp: str = DEFAULT_HYP) -> dict:
     """Run one training (unless its best.pt exists) with ``hyp`` (a file name in either side's hyps folder);
     returns its timing record, kept beside the log."""
     name = run_name(side, config, epochs, seed)
