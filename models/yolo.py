@@ -3,6 +3,7 @@
 Run as a script to print a model's layer table and size::
 
     python -m models.yolo --cfg configs/models/yolov5s.yaml --imgsz 640
+    python models/yolo.py --cfg configs/models/yolov5s.yaml          # YOLOv5's spelling
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import copy
 import logging
 import sys
 from pathlib import Path
+
+if not __package__:  # run by path: import from the repository root, not from models/
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch
 from torch import nn

@@ -340,6 +340,16 @@ def test_cli_prints_summary_in_yolov5_form():
     assert 0.9 < gflops < 1.2  # 4.5 GFLOPs at 640 scales by (320/640)^2
 
 
+def test_cli_runs_by_path_as_yolov5_users_call_it(tmp_path):
+    """``python models/yolo.py`` from another folder: the issue's acceptance command for yolov7-tiny."""
+    script, cfg = ROOT / "models" / "yolo.py", ROOT / "configs" / "models" / "yolov7-tiny.yaml"
+    result = subprocess.run([sys.executable, str(script), "--cfg", str(cfg), "--fuse"], cwd=tmp_path,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summaries = [line for line in result.stderr.splitlines() if " summary: " in line]
+    assert " 6228762 parameters" in summaries[0] and " 6219709 parameters" in summaries[1]
+
+
 def test_cli_bad_yaml_is_one_line(tmp_path):
     cfg = minimal_cfg()
     cfg["head"][3] = [-1, 3, "C3x", [512, False]]
