@@ -3,7 +3,7 @@ OpenVINO, and with requirements-export.txt NCNN, TFLite (LiteRT) and ExecuTorch.
 CSV.
 
     python benchmarks/speed.py --imgsz 640 320                      # every config (slow: about an hour on 2 cores)
-    python benchmarks/speed.py --imgsz 320 --configs yolov5n yolov5s yolov5s-efficientnet-b0 --runs 30
+    python benchmarks/speed.py --imgsz 320 --configs yolov5n yolov5s yolov5s-efficientnet-b0 --threads 1 2
 
 Each (config, size) is exported once (random weights, nc=80, Conv+BN fused) in a subprocess; then each runtime is
 timed in a fresh subprocess of its own, so "peak MB" is that process's peak resident memory (``VmHWM``: Python,
@@ -150,7 +150,7 @@ def main() -> int:
     parser.add_argument("--configs", nargs="+", default=None, help="config names (default: every shipped one)")
     parser.add_argument("--imgsz", type=int, nargs="+", default=[640, 320])
     parser.add_argument("--runtimes", nargs="+", default=list(DEFAULT_RUNTIMES), choices=RUNTIMES)
-    parser.add_argument("--threads", type=int, default=2, help="intra-op threads in every runtime")
+    parser.add_argument("--threads", type=int, nargs="+", default=[2], help="intra-op threads in every runtime")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--csv", type=Path, default=ROOT / "runs" / "benchmarks" / "speed.csv")
@@ -169,9 +169,10 @@ def main() -> int:
 
     configs = args.configs or sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
     formats = [EXPORT_FORMAT[runtime] for runtime in args.runtimes if runtime in EXPORT_FORMAT]
-    print(f"{versions()}\nbatch 1, {args.threads} threads, median of {args.runs} runs after {args.warmup} warm-up\n")
-    print("| config | imgsz | runtime | params | GFLOPs | median ms | p90 ms | import MB | peak MB |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    threads = " and ".join(map(str, args.threads))
+    print(f"{versions()}\nbatch 1, {threads} threads, median of {args.runs} runs after {args.warmup} warm-up\n")
+    print("| config | imgsz | runtime | threads | params | GFLOPs | median ms | p90 ms | import MB | peak MB |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     with open(args.csv, "w", newline="") as file, tempfile.TemporaryDirectory() as scratch:
         writer = csv.DictWriter(file, FIELDS)
@@ -179,13 +180,13 @@ def main() -> int:
         for imgsz in args.imgsz:
             for cfg in configs:
                 size = run_worker("export", cfg, str(imgsz), scratch, *formats)
-                for runtime in args.runtimes:
-                    timing = run_worker(runtime, cfg, str(imgsz), scratch, str(args.threads), str(args.runs),
+                for threads, runtime in ((t, r) for t in args.threads for r in args.runtimes):
+                    timing = run_worker(runtime, cfg, str(imgsz), scratch, str(threads), str(args.runs),
                                         str(args.warmup))  # fmt: skip
-                    row = {"config": cfg, "imgsz": imgsz, "runtime": runtime, **size, "threads": args.threads, **timing}
+                    row = {"config": cfg, "imgsz": imgsz, "runtime": runtime, **size, "threads": threads, **timing}
                     writer.writerow(row)
                     file.flush()
-                    print(f"| {cfg} | {imgsz} | {runtime} | {size['params']:,} | {size['gflops']:.1f} | "
+                    print(f"| {cfg} | {imgsz} | {runtime} | {threads} | {size['params']:,} | {size['gflops']:.1f} | "
                           f"{timing['median_ms']:.1f} | {timing['p90_ms']:.1f} | {timing['import_mb']:.0f} | "
                           f"{timing['peak_mb']:.0f} |", flush=True)  # fmt: skip
     print(f"\nCSV: {args.csv}")
