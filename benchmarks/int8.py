@@ -51,7 +51,8 @@ def export_files(weights: Path, data: str, imgsz: int, calibration_images: int) 
 
 
 def score(path: Path, data: str, imgsz: int, split: str, half: bool, project: Path) -> tuple[float, float]:
-    """(mAP50, mAP50-95) of val.py on ``split``; a .pt is fed square batches of 1 like the static files."""
+    """(mAP50, mAP50-95) of val.py on ``split``, batch 1: a .pt gets val.py's rectangular letterbox, a static
+    export its square one (so compare exports with the ONNX Runtime fp32 row, not with the .pt)."""
     import val
 
     argv = ["--weights", str(path), "--data", data, "--imgsz", str(imgsz), "--task", split, "--batch-size", "1",

@@ -8,7 +8,8 @@ Rows: PyTorch fp32 (the checkpoint, fused), ONNX Runtime fp32, OpenVINO fp32, NC
 with NCNN's float16 storage and arithmetic on, as on a phone), TFLite fp32 and fp16-weights (LiteRT with XNNPACK;
 float16 weights, float32 arithmetic) and int8 (``export.py --int8``: int8 body, float head, calibrated on
 ``--int8-images`` train images). The exported files are static, so val.py feeds them square letterboxed images
-at ``--imgsz``, batch 1; the checkpoint is scored the same way (``score`` in benchmarks/int8.py). Latency as in
+at ``--imgsz``, batch 1; the checkpoint gets val.py's rectangular letterbox (batch 1, ``score`` in
+benchmarks/int8.py), so the exports' float reference is the ONNX Runtime fp32 row. Latency as in
 benchmarks/int8.py: batch 1, ``--threads`` threads in every runtime, ``--rounds`` rounds timing every row ``--runs``
 times in turn, the median over rounds and its ratio to PyTorch fp32 in the same rounds.
 """
