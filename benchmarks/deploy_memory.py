@@ -1,11 +1,14 @@
 """Peak memory of a detect.py process: the torch path against the torch-free one (utils/deploy).
 
     python benchmarks/deploy_memory.py --weights best.pt --source path/to/images --imgsz 640
+    python benchmarks/deploy_memory.py --weights best.pt --source images/ --imgsz 320 --int8-data data.yaml
 
 ``best.pt`` is exported to ONNX, OpenVINO, NCNN and TFLite at ``--imgsz`` (into ``--work``); then detect.py runs on
 ``--source`` once per row, each in a fresh interpreter that reports its own peak resident memory (Linux ``VmHWM``)
 and which of torch/torchvision/timm it imported. Rows: the checkpoint (torch path), the ONNX file with torch imported
-first (what every detect.py process carried before the torch-free path), then each exported model without torch.
+first (what every detect.py process carried before the torch-free path), then each exported model without torch;
+with ``--int8-data``, also the OpenVINO INT8 and TFLite int8 files (``export.py --int8``, calibrated on that
+dataset's train images).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def main() -> int:
     parser.add_argument("--work", default="runs/benchmarks/deploy_memory")
     parser.add_argument("--phone-formats", nargs="*", default=["ncnn", "tflite"], choices=["ncnn", "tflite"],
                         help="also these (requirements-export.txt); none: ONNX and OpenVINO only")  # fmt: skip
+    parser.add_argument("--int8-data", default=None, help="a dataset YAML: also the INT8 files, calibrated on it")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from utils.environment import cpu_name
@@ -68,6 +72,12 @@ def main() -> int:
         rows.append(("NCNN, torch-free", work / "best_ncnn_model", False))
     if "tflite" in args.phone_formats:
         rows.append(("TFLite (LiteRT), torch-free", work / "best_float32.tflite", False))
+    if args.int8_data:
+        int8_formats = ("openvino", *(("tflite",) if "tflite" in args.phone_formats else ()))
+        export(weights, ExportOptions(include=int8_formats, imgsz=args.imgsz, int8=True, data=args.int8_data))
+        rows.append(("OpenVINO INT8, torch-free", work / "best_int8_openvino_model", False))
+        if "tflite" in args.phone_formats:
+            rows.append(("TFLite int8, torch-free", work / "best_int8.tflite", False))
     images = len([p for p in Path(args.source).iterdir() if p.is_file()]) if Path(args.source).is_dir() else "?"
     print(f"\n{cpu_name()}, Python {platform.python_version()}; detect.py on {images} images of {args.source} at "
           f"{args.imgsz} px, --nosave\n")  # fmt: skip
