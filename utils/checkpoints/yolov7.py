@@ -27,6 +27,7 @@ YOLOV7_CLASSES |= frozenset({"torch.nn.modules.activation.LeakyReLU", "torch.nn.
 DERIVED_BUFFER = "anchor_grid"
 _YOLOV7_ONLY = {"IDetect", "RepConv", "SPPCSPC", "MP", "SP"}
 _DEFAULT_ACTIVATIONS = (True, "True")  # their Conv's act=True: SiLU, as ours without an activation key
+_ACTIVATED = ("Conv", "RepConv")  # rows whose activation ours sets from the model's key
 
 
 def is_yolov7_yaml(model_yaml: dict) -> bool:
@@ -41,27 +42,30 @@ def is_yolov7_yaml(model_yaml: dict) -> bool:
 
 
 def yolov7_yaml_as_ours(model_yaml: dict, path: str | Path) -> dict:
-    """Their YAML with each ``Conv`` row cut to ``[c2, k, s]`` (and an explicit padding) and the rows' one
-    activation as the model's ``activation`` key. Raises :class:`UserError` naming ``path`` for groups, or
-    activations that differ between rows (one per model is what ours express)."""
+    """Their YAML with each ``Conv`` / ``RepConv`` row cut to ``[c2, k, s]`` (a Conv keeps an explicit padding) and
+    the rows' one activation as the model's ``activation`` key (a row without one has their default, SiLU). Raises
+    :class:`UserError` naming ``path`` for groups, a padded RepConv, or activations that differ between rows (one
+    per model is what ours express)."""
     cfg = copy.deepcopy(model_yaml)
     activations = set()
     for section in ("backbone", "head"):
         for index, row in enumerate(cfg.get(section) or []):
-            if not _well_formed(row) or row[2] != "Conv" or len(row[3]) <= 4:
+            if not _well_formed(row) or row[2] not in _ACTIVATED:
                 continue  # a malformed row is left for the parser to name
-            padding, groups, activation = (list(row[3][3:]) + [True])[:3]
-            if groups != 1:
-                raise UserError(f"{path}: {section} row {index} {row}: a grouped Conv (groups {groups!r}); "
-                                "expected [c2, k, s, padding, 1, activation]")  # fmt: skip
-            activations.add(activation)
+            padding, groups, activation = (list(row[3][3:]) + [None, 1, True])[:3]
+            where = f"{path}: {section} row {index} {row}"
+            if groups != 1 or (row[2] == "RepConv" and padding not in (None, "None")):
+                raise UserError(f"{where}: expected [c2, k, s, None, 1, activation] (no groups; padding on Conv only)")
+            if not isinstance(activation, (str, bool)):
+                raise UserError(f"{where}: activation {activation!r}: expected True or an nn.<Activation>(...)")
+            activations.add(True if activation in _DEFAULT_ACTIVATIONS else activation)
             row[3] = list(row[3][:3]) + ([] if padding in (None, "None") else [padding])
     if len(activations) > 1:
-        raise UserError(f"{path}: Conv rows use several activations ({', '.join(map(str, activations))}); "
-                        "this repository gives a model one")  # fmt: skip
+        named = ", ".join("SiLU (their default)" if a is True else str(a) for a in activations)
+        raise UserError(f"{path}: Conv rows use several activations ({named}); this repository gives a model one")
     activation = activations.pop() if activations else True
-    if activation not in _DEFAULT_ACTIVATIONS:
-        if not isinstance(activation, str) or activation in ("False", "None"):
+    if activation is not True:
+        if activation in (False, "False", "None"):
             raise UserError(f"{path}: Conv activation {activation!r}: expected True or an nn.<Activation>(...)")
         cfg["activation"] = activation
     return cfg

@@ -34,14 +34,25 @@ def test_their_default_activation_is_ours(activation):
     ("rows", "message"),
     [
         (([16, 3, 2, "None", 1, "nn.SiLU()"], [32, 3, 2, "None", 1, "nn.LeakyReLU(0.1)"]), "several activations"),
-        (([16, 3, 2, "None", 4, "nn.SiLU()"],), "a grouped Conv"),
+        (([16, 3, 2, "None", 1, "nn.LeakyReLU(0.1)"], [32, 3, 2]), r"several activations \(.*SiLU \(their default"),
+        (([16, 3, 2, "None", 4, "nn.SiLU()"],), "no groups"),
         (([16, 3, 2, "None", 1, False],), "expected True or an nn."),
+        (([16, 3, 2, "None", 1, ["nn.SiLU()"]],), "expected True or an nn."),
     ],
 )
 def test_rows_ours_cannot_express_are_one_line_errors(rows, message):
     with pytest.raises(UserError, match=message) as error:
         yolov7_yaml_as_ours(their_yaml(*rows), "t.pt")
     assert str(error.value).startswith("t.pt: ") and "\n" not in str(error.value)
+
+
+def test_repconv_rows_share_the_models_activation():
+    cfg = their_yaml([16, 3, 2, "None", 1, "nn.LeakyReLU(0.1)"])
+    cfg["head"].insert(0, [-1, 1, "RepConv", [32, 3, 1]])  # their RepConv's default activation: SiLU
+    with pytest.raises(UserError, match="several activations"):
+        yolov7_yaml_as_ours(cfg, "t.pt")
+    cfg["head"][0][3] = [32, 3, 1, None, 1, "nn.LeakyReLU(0.1)"]
+    assert yolov7_yaml_as_ours(cfg, "t.pt")["head"][0][3] == [32, 3, 1]
 
 
 def test_yolov7_is_told_from_yolov5():
