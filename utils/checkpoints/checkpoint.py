@@ -24,7 +24,12 @@ import torch
 from models.backbones.rows import without_pretrained
 from models.yolo import DetectionModel
 from utils.checkpoints.safe_unpickle import UnsafePickleError, restricted_torch_load
-from utils.checkpoints.yolov5 import PICKLED_CLASSES, PICKLED_HINT, convert_yolov5_checkpoint, is_yolov5_checkpoint
+from utils.checkpoints.yolov5 import (
+    PICKLED_CLASSES,
+    PICKLED_HINT,
+    convert_pickled_checkpoint,
+    is_pickled_model_checkpoint,
+)
 from utils.errors import UserError
 
 
@@ -70,8 +75,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"{path}: not a checkpoint this repository can read ({first_line[:200]})") from None
-    if is_yolov5_checkpoint(checkpoint):
-        return convert_yolov5_checkpoint(checkpoint, path)
+    if is_pickled_model_checkpoint(checkpoint):
+        return convert_pickled_checkpoint(checkpoint, path)
     if not isinstance(checkpoint, dict) or "model_yaml" not in checkpoint or "model" not in checkpoint:
         raise UserError(f"{path}: not a checkpoint of this repository (expected keys 'model' and 'model_yaml')")
     return checkpoint

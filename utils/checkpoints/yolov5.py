@@ -25,7 +25,7 @@ from utils.checkpoints.yolov7 import DERIVED_BUFFER, YOLOV7_CLASSES, is_yolov7_y
 from utils.class_names import names_list
 from utils.errors import UserError
 
-__all__ = ["PICKLED_CLASSES", "PICKLED_HINT", "convert_yolov5_checkpoint", "is_yolov5_checkpoint"]
+__all__ = ["PICKLED_CLASSES", "PICKLED_HINT", "convert_pickled_checkpoint", "is_pickled_model_checkpoint"]
 
 # Their repository pickles ``models.yolo.*``; the ``yolov5`` PyPI package the same classes as ``yolov5.models...``.
 _THEIR_CLASSES = ("models.yolo.DetectionModel", "models.yolo.Model")  # v6.2+ / v6.0-v6.1
@@ -52,12 +52,12 @@ PICKLED_MODEL_CLASSES = YOLOV5_MODEL_CLASSES | {name for name in YOLOV7_CLASSES 
 PICKLED_HINT = YOLOV5_HINT + "; YOLOv7 P5 ones add MP, SP, SPPCSPC, RepConv and IDetect"
 
 
-def is_yolov5_checkpoint(checkpoint: object) -> bool:
-    """Whether ``checkpoint`` (as unpickled) holds a pickled YOLOv5 model rather than our state_dicts."""
+def is_pickled_model_checkpoint(checkpoint: object) -> bool:
+    """Whether ``checkpoint`` (as unpickled) holds a pickled YOLOv5 or YOLOv7 model rather than our state_dicts."""
     return isinstance(checkpoint, dict) and any(isinstance(checkpoint.get(k), ModuleRecord) for k in ("model", "ema"))
 
 
-def convert_yolov5_checkpoint(checkpoint: dict, path: str | Path) -> dict:
+def convert_pickled_checkpoint(checkpoint: dict, path: str | Path) -> dict:
     """Our checkpoint dict for an unpickled YOLOv5 one: fp16 state_dicts, ``names``, ``model_yaml``, ``epoch``.
 
     ``model`` holds the tensors of their ``model`` (or ``ema`` when ``model`` is missing), ``ema`` those of their
