@@ -81,12 +81,6 @@ def row_config(label: str, work: Path) -> str:
     return str(path)
 
 
-def hyp_of(label: str) -> dict[str, str]:
-    """The row's recipe as ``train``'s keyword (none: the runner's default)."""
-    changes = ROWS[label][1]
-    return {"hyp": changes["hyp"]} if "hyp" in changes else {}
-
-
 def parse_row(text: str) -> tuple[str, int]:
     """``label[:seed]`` -> (label, seed)."""
     label, _, seed = text.partition(":")
@@ -104,7 +98,8 @@ def row_weights(label: str, config: str, seed: int, args: argparse.Namespace, da
     best = work / "runs" / name / "weights" / "best.pt"
     record = {"row": label, "config": Path(config).stem, "seed": seed, "epochs": args.epochs, "trained": False}
     if args.train or (best.exists() and (work / f"{name}.json").exists()):
-        timing = runs.train("ours", config, args.epochs, seed, data_yaml, work, **hyp_of(label))
+        hyp = ROWS[label][1].get("hyp", runs.DEFAULT_HYP)
+        timing = runs.train("ours", config, args.epochs, seed, data_yaml, work, hyp)
         record.update(trained=True, train_s_per_epoch=round(timing["train_s_per_epoch"], 1))
     folder = work / "front" / label / ("trained" if record["trained"] else "untrained")
     if record["trained"] and not (folder / "best.pt").exists():
