@@ -10,26 +10,28 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-import torch
-
-from models.yolo import DetectionModel
 from utils.absent_flags import add_absent_flags
-from utils.data.dataloader import create_dataloader
 from utils.data.dataset_yaml import check_dataset
 from utils.data.options import LoaderOptions
-from utils.device import select_device
-from utils.environment import banner
+from utils.deploy.detector import runs_without_torch
 from utils.errors import UserError, run_reporting_user_errors
 from utils.evaluation.coco_json import official_annotations
-from utils.evaluation.evaluate import EvalResult, evaluate, shows_per_class_rows
+from utils.evaluation.collect import EvalResult, shows_per_class_rows
 from utils.evaluation.options import EvalOptions
-from utils.inference.backends import BackendDetector, DetectMultiBackend
 from utils.inference.model_files import CPU_HALF_FORMATS
 from utils.inference.openvino_runtime import HALF_HELP
 from utils.run_dir import increment_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from utils.deploy.detector import NumpyDetector
+    from utils.inference.backends import DetectMultiBackend
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,16 +86,65 @@ def check_names(trained: list[str], data: dict, weights: str, single_cls: bool) 
 
 
 def load_model(weights: str, device: torch.device, half: bool) -> tuple[torch.nn.Module, DetectMultiBackend]:
-    """The detector for :func:`evaluate` and the loader that read it. One loader for every format: a checkpoint
-    gives its fused ``DetectionModel`` (``--half`` then runs through autocast); an exported file (TorchScript,
-    ONNX, OpenVINO) is wrapped so that :func:`evaluate` treats it like the model it came from."""
+    """The detector for :func:`~utils.evaluation.evaluate.evaluate` and the loader that read it. One loader for
+    every format: a checkpoint gives its fused ``DetectionModel`` (``--half`` then runs through autocast); an
+    exported file is wrapped so that ``evaluate`` treats it like the model it came from."""
+    from utils.inference.backends import BackendDetector, DetectMultiBackend
+
     checkpoint_on_cuda = str(weights).endswith(".pt") and device.type == "cuda"  # evaluate() autocasts it itself
     backend = DetectMultiBackend(weights, device, fp16=half and not checkpoint_on_cuda)
     plain_checkpoint = backend.format == "pt" and not backend.cpu_bf16
     return (backend.model if plain_checkpoint else BackendDetector(backend)), backend
 
 
-def input_plan(backend: DetectMultiBackend, args: argparse.Namespace) -> tuple[int, int, bool]:
+class Evaluator(NamedTuple):
+    """The opened model and how to score it: ``backend`` (names, stride, fixed shape and batch, format),
+    ``banner`` (the run's first line), ``cuda`` (whether it runs on a GPU) and
+    ``score(split, loader_options, names, eval_options) -> EvalResult``."""
+
+    backend: DetectMultiBackend | NumpyDetector
+    banner: Callable[[], str]
+    cuda: bool
+    score: Callable[..., EvalResult]
+
+
+def open_evaluator(args: argparse.Namespace) -> Evaluator:
+    """An ONNX file on the CPU, or an OpenVINO, NCNN or TFLite model, is scored without importing torch
+    (:func:`utils.deploy.evaluate.evaluate_exported`); a checkpoint, a TorchScript file or anything on a GPU by
+    :func:`utils.evaluation.evaluate.evaluate`."""
+    if runs_without_torch(args.weights, args.device):
+        from utils.data.samples import YoloSamples
+        from utils.deploy.detector import NumpyDetector
+        from utils.deploy.evaluate import evaluate_exported
+
+        if args.augment:
+            raise UserError(f"--augment needs a .pt checkpoint, not {args.weights}")
+        detector = NumpyDetector(args.weights, half=args.half)
+
+        def score_exported(split, loader_options: LoaderOptions, names: list[str], options: EvalOptions):
+            samples = YoloSamples(split, loader_options)
+            return evaluate_exported(detector, samples, loader_options.batch_size, names, options)
+
+        return Evaluator(detector, detector.banner, False, score_exported)
+    from models.yolo import DetectionModel
+    from utils.data.dataloader import create_dataloader
+    from utils.device import select_device
+    from utils.environment import banner
+    from utils.evaluation.evaluate import evaluate
+
+    device = select_device(args.device)
+    model, backend = load_model(args.weights, device, args.half)
+    if args.augment and not isinstance(model, DetectionModel):
+        raise UserError(f"--augment needs a .pt checkpoint, not {args.weights}")
+
+    def score_with_torch(split, loader_options: LoaderOptions, names: list[str], options: EvalOptions):
+        loader, _ = create_dataloader(split, loader_options)
+        return evaluate(model, loader, names, options, device=device)
+
+    return Evaluator(backend, lambda: banner(device), device.type == "cuda", score_with_torch)
+
+
+def input_plan(backend: DetectMultiBackend | NumpyDetector, args: argparse.Namespace) -> tuple[int, int, bool]:
     """(image size, batch size, rect batches): a static export is fed its own square size and batch."""
     batch_size = 1 if args.task == "speed" else args.batch_size
     if backend.fixed_shape is None:
@@ -127,15 +178,15 @@ def eval_options(args: argparse.Namespace, save_dir: Path | None, cuda: bool) ->
 
 def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     """Load, check and evaluate; returns the result and the run folder (None for ``--task speed``)."""
-    device = select_device(args.device)
-    options = eval_options(args, None, device.type == "cuda")  # flags checked before anything loads
-    model, backend = load_model(args.weights, device, args.half)
-    if args.half and device.type != "cuda" and backend.format not in CPU_HALF_FORMATS and not backend.cpu_bf16:
+    eval_options(args, None, cuda=False)  # flags checked before anything loads
+    evaluator = open_evaluator(args)
+    backend = evaluator.backend
+    options = eval_options(args, None, evaluator.cuda)
+    cpu_bf16 = getattr(backend, "cpu_bf16", False)  # a checkpoint or TorchScript file autocast to bfloat16
+    if args.half and not evaluator.cuda and backend.format not in CPU_HALF_FORMATS and not cpu_bf16:
         raise UserError(f"--half needs a CUDA device for {backend.format} weights, or a CPU with AVX512-BF16/AMX "
                         f"(OpenVINO takes it on the CPU as bf16 where it can, NCNN as float16), but the device is "
-                        f"{device}; drop --half")  # fmt: skip
-    if args.augment and not isinstance(model, DetectionModel):
-        raise UserError(f"--augment needs a .pt checkpoint, not {args.weights}")
+                        f"{args.device or 'cpu'}; drop --half")  # fmt: skip
     data = check_dataset(args.data)
     names = check_names(backend.names, data, args.weights, args.single_cls)
     speed = args.task == "speed"
@@ -143,16 +194,15 @@ def run(args: argparse.Namespace) -> tuple[EvalResult, Path | None]:
     if not data[split]:
         raise UserError(f"{data['yaml_file']}: no '{split}' split to evaluate (add a '{split}:' key)")
     imgsz, batch_size, rect = input_plan(backend, args)
-    LOGGER.info("%s", banner(device))  # once the inputs are known to be good: a bad one gets its error line alone
-    loader, _ = create_dataloader(data[split], LoaderOptions(
+    LOGGER.info("%s", evaluator.banner())  # once the inputs are known to be good: a bad one gets its line alone
+    loader_options = LoaderOptions(
         imgsz, batch_size, backend.stride, rect=rect, pad=0.5 if rect else 0.0, workers=args.workers,
         single_cls=args.single_cls, prefix=f"{split}: ", num_classes=data["nc"],
-    ))  # fmt: skip
+    )  # fmt: skip
     save_dir = None if speed else increment_path(Path(args.project) / args.name, args.exist_ok, mkdir=True)
     annotations = official_annotations(data["path"], names) if options.save_json and split == "val" else None
     options = replace(options, save_dir=save_dir, coco_annotations=annotations)
-    result = evaluate(model, loader, names, options, device=device)
-    return result, save_dir
+    return evaluator.score(data[split], loader_options, names, options), save_dir
 
 
 def main(argv: list[str] | None = None) -> int:

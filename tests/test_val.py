@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import val
-from utils.evaluation.evaluate import shows_per_class_rows
+from utils.evaluation.collect import shows_per_class_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

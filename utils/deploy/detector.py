@@ -27,6 +27,7 @@ from utils.timing import LapClock
 
 LOGGER = logging.getLogger(__name__)
 FORMATS = EXPORTED_FORMATS
+RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn", "tflite": "ai-edge-litert"}
 
 
 class NumpyDetector:
@@ -79,21 +80,40 @@ class NumpyDetector:
         boxed, ratio, pad = letterbox(image, shape, auto=self.fixed_shape is None, stride=self.stride)
         array = np.ascontiguousarray(boxed[:, :, ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255
         preprocess = clock.lap()
-        prediction = self._forward(array)[0]
+        prediction = self.predict(array)[0]
         inference = clock.lap()
         det = suppress(prediction, conf_thres, iou_thres, classes, agnostic, max_det)
         det[:, :4] = scale_boxes(det[:, :4], array.shape[2:], image.shape[:2], ((ratio[0], ratio[1]), pad))
         return det, np.array([preprocess, inference, clock.lap()]), tuple(array.shape)
 
-    def _forward(self, array: np.ndarray) -> np.ndarray:
-        """One image through the model; a static graph of batch B gets it zero-padded to B."""
-        if self.fixed_batch and self.fixed_batch > 1:
-            array = np.concatenate((array, np.zeros((self.fixed_batch - 1, *array.shape[1:]), array.dtype)))
-        return self.exported.run(array)[:1]
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(B, 3, H, W) float32 RGB 0..1 -> (B, N, 5 + nc) decoded predictions. A static graph of batch F is fed
+        chunks of F images, the last one zero-padded (as the torch path's backend does)."""
+        batch = self.fixed_batch
+        if not batch or len(images) == batch:
+            return self.exported.run(images)
+        outputs = []
+        for start in range(0, len(images), batch):
+            chunk = images[start : start + batch]
+            padding = np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)
+            outputs.append(self.exported.run(np.concatenate((chunk, padding)) if len(padding) else chunk)[: len(chunk)])
+        return np.concatenate(outputs)
+
+    def banner(self) -> str:
+        """The run's first line: code, Python, the runtime package and its version, the CPU."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        from utils.environment import runtime_banner
+
+        package = RUNTIME_PACKAGES[self.format]
+        try:
+            return runtime_banner(package, version(package))
+        except PackageNotFoundError:
+            return runtime_banner(package, "unknown")
 
     def _num_classes(self) -> int:
         size = self.fixed_shape or (self.stride * 2, self.stride * 2)
-        return int(self._forward(np.zeros((1, 3, *size), np.float32)).shape[-1]) - 5
+        return int(self.predict(np.zeros((1, 3, *size), np.float32)).shape[-1]) - 5
 
 
 def runs_without_torch(weights: str | Path, device: str) -> bool:

@@ -1,5 +1,6 @@
-"""Non-maximum suppression in numpy, with the semantics of :func:`utils.nms.non_max_suppression` for detect.py
-(best class per box, class-aware unless ``agnostic``, ``classes`` filter, ``max_det`` highest scores kept)."""
+"""Non-maximum suppression in numpy, with the semantics of :func:`utils.nms.non_max_suppression`: best class per
+box (detect.py) or one candidate per box and class above the threshold (``multi_label``, val.py), class-aware unless
+``agnostic``, ``classes`` filter, ``max_det`` highest scores kept."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def suppress(
     classes: Sequence[int] | None = None,
     agnostic: bool = False,
     max_det: int = 1000,
+    multi_label: bool = False,
 ) -> np.ndarray:
     """(N, 5 + nc) decoded predictions of one image -> (n, 6) float32 ``x1, y1, x2, y2, confidence, class``."""
     candidates = prediction[prediction[:, 4] > conf_thres]
@@ -26,10 +28,13 @@ def suppress(
         return np.zeros((0, 6), np.float32)
     num_classes = prediction.shape[1] - 5
     scores = candidates[:, 5:] * candidates[:, 4:5] if num_classes > 1 else candidates[:, 4:5]
-    label = scores.argmax(1)
-    confidence = scores[np.arange(len(scores)), label]
-    detections = np.concatenate((xywh_to_xyxy(candidates[:, :4]), confidence[:, None], label[:, None]), 1)
-    detections = detections[confidence > conf_thres]
+    if multi_label and num_classes > 1:
+        rows, label = np.nonzero(scores > conf_thres)
+    else:
+        rows, label = np.arange(len(scores)), scores.argmax(1)
+    confidence = scores[rows, label]
+    boxes = xywh_to_xyxy(candidates[rows, :4])
+    detections = np.concatenate((boxes, confidence[:, None], label[:, None]), 1)[confidence > conf_thres]
     if classes is not None:
         detections = detections[np.isin(detections[:, 5], list(classes))]
     detections = detections[np.argsort(-detections[:, 4], kind="stable")[:MAX_NMS]]

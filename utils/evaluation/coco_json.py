@@ -109,8 +109,13 @@ def run_cocoeval(
     ``image_ids``: the images scored (default: every image of ``ground_truth``); detections on other images are
     left out. Image ids are renumbered 0..n-1 on a copy first: pycocotools sorts ids with numpy, which turns a mix
     of ints and strings (numeric and other file stems) into strings that no longer match."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError:  # a torch-free deploy venv (requirements-deploy.txt) may leave it out
+        raise UserError(
+            "--save-json scores with pycocotools, which is not installed: pip install pycocotools"
+        ) from None
 
     truth, results, scored = _renumbered(ground_truth, detections, image_ids)
     with contextlib.redirect_stdout(io.StringIO()):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
+
+from utils.boxes import box_iou
 
 CONF_THRESHOLD = 0.25
 IOU_THRESHOLD = 0.45
@@ -25,26 +25,28 @@ class ConfusionMatrix:
         self.iou_thres = iou_thres
         self.matrix = np.zeros((num_classes + 1, num_classes + 1), dtype=np.int64)
 
-    def update(self, detections: torch.Tensor, true_boxes: torch.Tensor, true_classes: torch.Tensor) -> None:
+    def update(self, detections: np.ndarray, true_boxes: np.ndarray, true_classes: np.ndarray) -> None:
         """Add one image: ``detections`` (n, 6) ``x1, y1, x2, y2, confidence, class``; ``true_boxes`` (m, 4)
         ``xyxy`` in the same units; ``true_classes`` (m,)."""
         background = self.num_classes
+        detections = np.asarray(detections)
         detections = detections[detections[:, 4] > self.conf_thres]
-        pred_classes = detections[:, 5].long().cpu().numpy()
-        true_cls = true_classes.long().cpu().numpy()
+        pred_classes = detections[:, 5].astype(np.int64)
+        true_cls = np.asarray(true_classes).astype(np.int64)
         pred_match, true_match = self._match(detections[:, :4], true_boxes)
         for t, p in enumerate(true_match):
             self.matrix[pred_classes[p] if p >= 0 else background, true_cls[t]] += 1
         for p in np.flatnonzero(pred_match < 0):
             self.matrix[pred_classes[p], background] += 1
 
-    def _match(self, pred_boxes: torch.Tensor, true_boxes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def _match(self, pred_boxes: np.ndarray, true_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One-to-one pairs by decreasing IoU: (index of the matched truth per prediction, of the matched
         prediction per truth), -1 where unmatched."""
         pred_match = np.full(len(pred_boxes), -1)
         true_match = np.full(len(true_boxes), -1)
         if len(pred_boxes) and len(true_boxes):
-            iou = box_iou(true_boxes.float(), pred_boxes.float()).cpu().numpy()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                iou = box_iou(np.asarray(true_boxes, np.float64), np.asarray(pred_boxes, np.float64), eps=0.0)
             ts, ps = np.nonzero(iou > self.iou_thres)
             for k in np.argsort(-iou[ts, ps], kind="mergesort"):
                 t, p = ts[k], ps[k]

@@ -10,22 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
+
+from utils.boxes import box_iou
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
 
 def match_predictions(
-    pred_boxes: torch.Tensor,
-    pred_scores: torch.Tensor,
-    pred_classes: torch.Tensor,
-    true_boxes: torch.Tensor,
-    true_classes: torch.Tensor,
+    pred_boxes: np.ndarray,
+    pred_scores: np.ndarray,
+    pred_classes: np.ndarray,
+    true_boxes: np.ndarray,
+    true_classes: np.ndarray,
     iou_thresholds: np.ndarray = IOU_THRESHOLDS,
 ) -> np.ndarray:
-    """True-positive flags (n_pred, n_thresholds) for one image's predictions.
+    """True-positive flags (n_pred, n_thresholds) for one image's predictions (numpy arrays, so the torch-free
+    val path shares this code).
 
     Boxes are ``xyxy`` in the same units for predictions and ground truth. Each prediction, highest score first,
     takes the unmatched same-class ground-truth box with the largest IoU at or above the threshold.
@@ -33,11 +34,12 @@ def match_predictions(
     correct = np.zeros((len(pred_boxes), len(iou_thresholds)), dtype=bool)
     if not len(pred_boxes) or not len(true_boxes):
         return correct
-    iou = box_iou(pred_boxes.float(), true_boxes.float()).cpu().numpy()
-    iou[pred_classes.cpu().numpy()[:, None] != true_classes.cpu().numpy()[None, :]] = -1.0
+    with np.errstate(invalid="ignore", divide="ignore"):  # exact IoU, as pycocotools (two empty boxes: nan)
+        iou = box_iou(np.asarray(pred_boxes, np.float64), np.asarray(true_boxes, np.float64), eps=0.0)
+    iou[np.asarray(pred_classes)[:, None] != np.asarray(true_classes)[None, :]] = -1.0
     thresholds = np.minimum(iou_thresholds, 1 - 1e-10)[:, None]
     taken = np.zeros((len(iou_thresholds), len(true_boxes)), dtype=bool)
-    for index in np.argsort(-pred_scores.cpu().numpy(), kind="mergesort"):
+    for index in np.argsort(-np.asarray(pred_scores), kind="mergesort"):
         candidates = np.where(taken | (iou[index][None, :] < thresholds), -1.0, iou[index][None, :])
         best = candidates.argmax(1)
         hit = candidates[np.arange(len(best)), best] >= 0
@@ -109,10 +111,16 @@ def detection_metrics(
     """
     classes = np.unique(np.concatenate((true_classes, pred_classes)).astype(int))
     instances = np.array([(true_classes == c).sum() for c in classes])
-    ap = np.stack([
-        coco_average_precision(correct[pred_classes == c], scores[pred_classes == c], n)
-        for c, n in zip(classes, instances)
-    ]) if len(classes) else np.zeros((0, correct.shape[1]))
+    ap = (
+        np.stack(
+            [
+                coco_average_precision(correct[pred_classes == c], scores[pred_classes == c], n)
+                for c, n in zip(classes, instances)
+            ]
+        )
+        if len(classes)
+        else np.zeros((0, correct.shape[1]))
+    )
     precision, recall = _precision_recall_at_best_f1(correct[:, 0], scores, pred_classes, classes, instances)
     keep = instances > 0  # classes with predictions but no ground truth have no AP (COCO skips them too)
     return DetectionMetrics(classes[keep], instances[keep], precision[keep], recall[keep], ap[keep])

@@ -19,9 +19,9 @@ def calibration_batches(data_yaml: str, imgsz: tuple[int, int], stride: int, cou
 
     The train split, not val: the quantization ranges must not be fitted on the images that score the result.
     """
-    from utils.data.dataset import YoloDataset
     from utils.data.dataset_yaml import check_dataset
     from utils.data.options import LoaderOptions
+    from utils.data.samples import YoloSamples
 
     height, width = imgsz
     if height != width:
@@ -29,13 +29,13 @@ def calibration_batches(data_yaml: str, imgsz: tuple[int, int], stride: int, cou
     if count < 1:
         raise UserError(f"--int8-images {count}: must be at least 1")
     data = check_dataset(data_yaml)
-    dataset = YoloDataset(data["train"], LoaderOptions(height, 1, stride, workers=2, prefix="calibration: "))
+    dataset = YoloSamples(data["train"], LoaderOptions(height, 1, stride, workers=2, prefix="calibration: "))
     picks = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
     batches = []
     for index in picks:
         sample = dataset[int(index)]
         if sample is not None:  # an image that no longer decodes is counted by the dataset and left out
-            batches.append(sample[0].numpy()[None].astype(np.float32) / 255)
+            batches.append(sample[0][None].astype(np.float32) / 255)
     if not batches:
         raise UserError(f"{data['yaml_file']}: no train image decodes, nothing to calibrate --int8 on")
     LOGGER.info("calibration: %d train images of %s at %dx%d", len(batches), data["yaml_file"], height, width)

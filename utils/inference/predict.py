@@ -107,33 +107,21 @@ def predict(options: PredictOptions) -> PredictSummary:
 def open_detector(weights: str, device: str, half: bool):
     """(backend, ``detect(image, shape, conf, iou, classes, agnostic, max_det, augment)``, banner callable).
 
-    An ONNX file on the CPU or an OpenVINO model goes through :class:`~utils.deploy.detector.NumpyDetector`, which
-    imports no torch; everything else through :class:`~utils.inference.backends.DetectMultiBackend` and
-    :func:`detect_image`.
+    An ONNX file on the CPU or an OpenVINO, NCNN or TFLite model goes through
+    :class:`~utils.deploy.detector.NumpyDetector`, which imports no torch; everything else through
+    :class:`~utils.inference.backends.DetectMultiBackend` and :func:`detect_image`.
     """
     from utils.deploy.detector import NumpyDetector, runs_without_torch
 
     if runs_without_torch(weights, device):
-        from utils.environment import runtime_banner
-
         backend = NumpyDetector(weights, half)
-        runtime = "onnxruntime" if backend.format == "onnx" else "openvino"
-        return backend, backend.detect, partial(runtime_banner, runtime, _version_of(runtime))
+        return backend, backend.detect, backend.banner
     from utils.device import select_device
     from utils.environment import banner
     from utils.inference.backends import DetectMultiBackend
 
     backend = DetectMultiBackend(weights, select_device(device), fp16=half)
     return backend, partial(detect_image, backend), partial(banner, backend.device)
-
-
-def _version_of(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def input_shape(imgsz: int | Sequence[int], stride: int, fixed_shape: tuple[int, int] | None) -> tuple[int, int]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from utils.boxes import xywhn_to_xyxy
 from utils.plots.annotate import class_color, draw_box
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_MOSAIC_SIDE = 1920  # pixels; larger grids are scaled down
 MIN_CONFIDENCE = 0.25  # predictions below this are not drawn
@@ -34,8 +37,7 @@ def plot_images(
         paths: the B image paths (file names are written on the tiles).
         names: class names for the labels (class indices when None).
     """
-    images = images.detach().cpu().float().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    targets = targets.detach().cpu().float().numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
+    images, targets = _as_array(images), _as_array(targets)
     if images.dtype != np.uint8:
         images = images * 255 if images.size and images.max() <= 1 else images
         images = images.clip(0, 255).astype(np.uint8)
@@ -75,3 +77,9 @@ def _draw_targets(tile: np.ndarray, targets: np.ndarray, names: list[str] | None
         if is_prediction:
             label = f"{label} {row[6]:.2f}"
         draw_box(tile, box, label, class_color(cls), thickness=1)
+
+
+def _as_array(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A numpy copy of a tensor (any device, bfloat16 included), or the array itself; torch is not imported here
+    so the torch-free val path can plot."""
+    return values.detach().cpu().float().numpy() if hasattr(values, "detach") else np.asarray(values)

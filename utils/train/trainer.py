@@ -41,7 +41,8 @@ from utils.data.options import LoaderOptions
 from utils.device import select_device
 from utils.environment import banner
 from utils.errors import UserError
-from utils.evaluation.evaluate import evaluate, shows_per_class_rows
+from utils.evaluation.collect import shows_per_class_rows
+from utils.evaluation.evaluate import evaluate
 from utils.evaluation.options import EvalOptions
 from utils.hyp import load_hyp
 from utils.plots.batch import plot_images

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from utils.evaluation.coco_json import coco_detections, coco_ground_truth, run_cocoeval
 from utils.evaluation.metrics import IOU_THRESHOLDS, coco_average_precision, detection_metrics, match_predictions
@@ -8,27 +7,27 @@ from utils.evaluation.metrics import IOU_THRESHOLDS, coco_average_precision, det
 
 def test_hand_built_average_precision():
     """Two ground truths; detections hit, miss, hit. Precision envelope 1 up to recall 0.5, then 2/3."""
-    truth = torch.tensor([[0, 0, 10, 10], [20, 20, 30, 30]], dtype=torch.float32)
-    preds = torch.tensor([[0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 30]], dtype=torch.float32)
-    scores = torch.tensor([0.9, 0.8, 0.7])
-    correct = match_predictions(preds, scores, torch.zeros(3), truth, torch.zeros(2))
+    truth = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], dtype=np.float32)
+    preds = np.array([[0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 30]], dtype=np.float32)
+    scores = np.array([0.9, 0.8, 0.7])
+    correct = match_predictions(preds, scores, np.zeros(3), truth, np.zeros(2))
     assert correct.all(1).tolist() == [True, False, True]
-    ap = coco_average_precision(correct, scores.numpy(), num_true=2)
+    ap = coco_average_precision(correct, scores, num_true=2)
     assert ap == pytest.approx(np.full(10, (51 * 1 + 50 * 2 / 3) / 101))
 
 
 def test_iou_thresholds_and_one_match_per_truth():
-    truth = torch.tensor([[0.0, 0, 10, 10]])
-    shifted = torch.tensor([[0.0, 0, 10, 8], [0.0, 0, 10, 10]])  # IoU 0.8 and 1.0
-    correct = match_predictions(shifted, torch.tensor([0.9, 0.5]), torch.zeros(2), truth, torch.zeros(1))
+    truth = np.array([[0.0, 0, 10, 10]])
+    shifted = np.array([[0.0, 0, 10, 8], [0.0, 0, 10, 10]])  # IoU 0.8 and 1.0
+    correct = match_predictions(shifted, np.array([0.9, 0.5]), np.zeros(2), truth, np.zeros(1))
     # the higher score takes the truth at every threshold up to 0.8; the second only where the first failed
     assert correct[0].tolist() == [t <= 0.8 + 1e-9 for t in IOU_THRESHOLDS]
     assert correct[1].tolist() == [t > 0.8 + 1e-9 for t in IOU_THRESHOLDS]
 
 
 def test_class_mismatch_is_not_a_match():
-    box = torch.tensor([[0.0, 0, 10, 10]])
-    assert not match_predictions(box, torch.ones(1), torch.ones(1), box, torch.zeros(1)).any()
+    box = np.array([[0.0, 0, 10, 10]])
+    assert not match_predictions(box, np.ones(1), np.ones(1), box, np.zeros(1)).any()
 
 
 def test_perfect_detections_give_map_one():
@@ -73,8 +72,8 @@ def test_map_agrees_with_pycocotools(seed):
     images, truths, truth_classes, detections = random_dataset(seed)
     correct, scores, pred_classes = [], [], []
     for boxes, classes, dets in zip(truths, truth_classes, detections):
-        d = torch.tensor(dets, dtype=torch.float32)
-        correct.append(match_predictions(d[:, :4], d[:, 4], d[:, 5], torch.tensor(boxes), torch.tensor(classes)))
+        d = dets.astype(np.float32)
+        correct.append(match_predictions(d[:, :4], d[:, 4], d[:, 5], boxes, classes))
         scores.append(dets[:, 4])
         pred_classes.append(dets[:, 5])
     ours = detection_metrics(

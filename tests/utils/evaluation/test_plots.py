@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from utils.evaluation.confusion import ConfusionMatrix
 from utils.evaluation.metric_curves import metric_curves
@@ -10,9 +9,9 @@ from utils.evaluation.plots import plot_evaluation
 
 def test_confusion_matrix_hand_case():
     """Classes 0, 1; background is index 2. Rows are predictions, columns ground truth."""
-    truth = torch.tensor([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], dtype=torch.float32)
-    true_classes = torch.tensor([0, 1, 1])
-    detections = torch.tensor(
+    truth = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], dtype=np.float32)
+    true_classes = np.array([0, 1, 1])
+    detections = np.array(
         [
             [0, 0, 10, 10, 0.9, 0],  # right box, right class -> [0, 0]
             [20, 20, 30, 31, 0.8, 0],  # right box, wrong class -> [0, 1]
@@ -29,8 +28,8 @@ def test_confusion_matrix_hand_case():
 
 def test_confusion_matrix_without_detections_or_truth():
     confusion = ConfusionMatrix(3)
-    confusion.update(torch.zeros((0, 6)), torch.tensor([[0.0, 0, 5, 5]]), torch.tensor([2]))
-    confusion.update(torch.tensor([[0.0, 0, 5, 5, 0.5, 1]]), torch.zeros((0, 4)), torch.zeros(0))
+    confusion.update(np.zeros((0, 6)), np.array([[0.0, 0, 5, 5]]), np.array([2]))
+    confusion.update(np.array([[0.0, 0, 5, 5, 0.5, 1]]), np.zeros((0, 4)), np.zeros(0))
     assert confusion.matrix[3, 2] == 1 and confusion.matrix[1, 3] == 1 and confusion.matrix.sum() == 2
 
 
