@@ -185,3 +185,39 @@ def test_int8_files_score_like_float(shapes_weights: Path, shapes_yaml: Path, tm
     assert maps["best.onnx"] > 0.05, maps
     assert all(value > maps["best.onnx"] - 0.01 for value in maps.values()), maps
     assert all(abs(value - maps["best.onnx"]) < 0.03 for value in maps.values()), maps
+
+
+def test_onnx_runtime_calibrates_in_bounded_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """ONNX Runtime's histogram calibrator holds every activation of every image it is given in one call; the
+    images must reach it in equal chunks of at most MAX_CHUNK (yolov5s-efficientnet-b0 on 205 images in one call
+    outgrew 24 GB), and every image must still be seen."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization.calibrate import HistogramCalibrater
+
+    from utils.exporters.onnx_file import INPUT_NAME
+    from utils.exporters.onnx_int8 import MAX_CHUNK, chunk_size, quantize_onnx
+
+    assert [chunk_size(n) for n in (205, 300, 16, 7, 17, 1)] == [5, 15, 16, 7, 1, 1]
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", [INPUT_NAME, "w"], ["conv"], name="conv"), helper.make_node("Relu", ["conv"], ["y"])],
+        "tiny", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], [weight],
+    )  # fmt: skip
+    fp32 = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(fp32))
+    chunks = []
+    original = HistogramCalibrater.collect_data
+
+    def counting(self, reader):
+        before = reader.position
+        original(self, reader)
+        chunks.append(reader.position - before)
+
+    monkeypatch.setattr(HistogramCalibrater, "collect_data", counting)
+    batches = [rng.uniform(0, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(40)]
+    quantize_onnx(fp32, tmp_path / "tiny_int8.onnx", batches, "/none/", {"stride": 8, "names": ["a"]})
+    assert sum(chunks) == 40 and len(set(chunks)) == 1 and chunks[0] <= MAX_CHUNK and len(chunks) > 1
+    assert any(node.op_type == "QuantizeLinear" for node in onnx.load(str(tmp_path / "tiny_int8.onnx")).graph.node)
