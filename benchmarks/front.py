@@ -3,6 +3,7 @@
     python benchmarks/front.py                                   # every row: train what is missing, then measure
     python benchmarks/front.py --rows yolov5n lite0-pretrained --no-train   # measure what is here
     python benchmarks/front.py --scores benchmarks/results/front_bccd.csv   # carry recorded accuracy over
+    python benchmarks/front.py --merge /tmp/front/lcnet100-scratch.csv      # a row trained alone, into the table
 
 Training: each row's config through ``bccd_vs_yolov5.py``'s runner (``--epochs`` 100, seed 0 or ``row:seed``, 320 px,
 batch 16, hyp.scratch-low.yaml or the row's own recipe, CPU); a run whose best.pt is in ``--work`` is not trained again.
@@ -200,6 +201,31 @@ def carry_scores(records: list[dict], path: str | None) -> None:
             record["scores_from"] = Path(path).name
 
 
+def merge(paths: list[str], table: Path) -> list[dict]:
+    """Put the accuracy and training time of rows trained on their own (``--rows X --out X.csv``) into ``table``,
+    keeping the table's latency and memory, which come from one joint run; returns the table's rows."""
+    with open(table, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_label = {row["row"]: row for row in rows}
+    for path in paths:
+        with open(path, newline="") as handle:
+            for new in csv.DictReader(handle):
+                if new.get("trained") != "True" or not new.get("val_map"):
+                    raise SystemExit(f"{path}: row {new.get('row')!r} was not trained there; nothing to merge")
+                if new["row"] not in by_label:
+                    raise SystemExit(f"{path}: row {new['row']!r} is not in {table}; run --no-train with it first")
+                target = by_label[new["row"]]
+                target.update({key: new[key] for key in CARRIED})
+                target["scores_from"] = f"{Path(path).name} (trained alone; latency and RSS from the joint run)"
+    partial = table.with_suffix(".partial")
+    with open(partial, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    partial.replace(table)
+    return rows
+
+
 def plot(records: list[dict], threads: int, path: Path) -> None:
     """Val mAP50-95 against batch-1 latency per scored row: the INT8 OpenVINO file (filled) at its own mAP, best.pt
     in PyTorch fp32 (hollow)."""
@@ -249,9 +275,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scores", default=None, help="an earlier run's CSV: accuracy for rows not trained here")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="CSV",
+        default=None,
+        help="rows trained alone: put their accuracy into --out and re-plot (trains, times nothing)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "front_bccd.csv"), help="CSV of the table")
     parser.add_argument("--plot", default=str(RESULTS / "front_bccd.png"), help="latency-vs-mAP plot (PNG)")
     args = parser.parse_args()
+    if args.merge:
+        plot(merge(args.merge, Path(args.out)), max(args.threads), Path(args.plot))
+        return 0
     import bccd_vs_yolov5 as runs
 
     work = Path(args.work).resolve()
