@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import front  # noqa: E402
+# loaded from its file, so that benchmarks/ never joins sys.path for the other tests
+_SPEC = importlib.util.spec_from_file_location("front", Path(__file__).resolve().parents[1] / "benchmarks" / "front.py")
+front = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(front)
 
 FIELDS = ("row", "trained", "scores_from", "train_s_per_epoch", "seed", "epochs", "val_map", "test_map",
           "int8_val_map", "int8_test_map", "ov_int8_ms_2t", "pt_ms_2t")  # fmt: skip
