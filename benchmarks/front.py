@@ -90,9 +90,15 @@ def parse_row(text: str) -> tuple[str, int]:
     return label, int(seed or 0)
 
 
+def seeded(label: str, seed: int) -> str:
+    """The name of a row's files and val runs: another seed's best.pt must never stand in for this one's."""
+    return label if seed == 0 else f"{label}_seed{seed}"
+
+
 def row_weights(label: str, config: str, seed: int, args: argparse.Namespace, data_yaml: Path, work: Path) -> dict:
-    """Train the row unless ``--no-train`` or trained before; copy its best.pt into ``work/front/<label>/trained/``,
-    or save an untrained model into ``.../untrained/`` (once). Returns the row's record so far, with ``weights``."""
+    """Train the row unless ``--no-train`` or trained before; copy its best.pt into
+    ``work/front/<label>[_seed<N>]/trained/``, or save an untrained model into ``.../untrained/`` (once). Returns the
+    row's record so far, with ``weights``."""
     import bccd_vs_yolov5 as runs
 
     name = runs.run_name("ours", config, args.epochs, seed)
@@ -102,10 +108,12 @@ def row_weights(label: str, config: str, seed: int, args: argparse.Namespace, da
         hyp = ROWS[label][1].get("hyp", runs.DEFAULT_HYP)
         timing = runs.train("ours", config, args.epochs, seed, data_yaml, work, hyp)
         record.update(trained=True, train_s_per_epoch=round(timing["train_s_per_epoch"], 1))
-    folder = work / "front" / label / ("trained" if record["trained"] else "untrained")
-    if record["trained"] and not (folder / "best.pt").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(best, folder / "best.pt")
+    folder = work / "front" / seeded(label, seed) / ("trained" if record["trained"] else "untrained")
+    copied = folder / "best.pt"
+    if record["trained"] and (not copied.exists() or copied.stat().st_mtime < best.stat().st_mtime):
+        shutil.rmtree(folder, ignore_errors=True)  # a training done again: its old copy and exports must go
+        folder.mkdir(parents=True)
+        shutil.copy(best, copied)
     elif not (folder / "best.pt").exists():
         save_untrained(config, data_yaml, folder / "best.pt")
     record["weights"] = folder / "best.pt"
@@ -301,7 +309,7 @@ def main() -> int:
         files[label] = export_row(record.pop("weights"), args, data_yaml)
         record.update(size(files[label]["PyTorch fp32"], args.imgsz))
         if record["trained"]:
-            record.update(accuracy(label, files[label], data_yaml, work))
+            record.update(accuracy(seeded(label, seed), files[label], data_yaml, work))
         record.update(memory(label, files[label], work / "bccd" / "images" / "val", args.imgsz, work))
         records.append(record)
     carry_scores(records, args.scores)
