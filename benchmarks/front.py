@@ -114,9 +114,9 @@ def row_weights(label: str, config: str, seed: int, args: argparse.Namespace, da
         shutil.rmtree(folder, ignore_errors=True)  # a training done again: its old copy and exports must go
         folder.mkdir(parents=True)
         shutil.copy(best, copied)
-    elif not (folder / "best.pt").exists():
-        save_untrained(config, data_yaml, folder / "best.pt")
-    record["weights"] = folder / "best.pt"
+    elif not copied.exists():
+        save_untrained(config, data_yaml, copied)
+    record["weights"] = copied
     return record
 
 
@@ -223,6 +223,9 @@ def merge(paths: list[str], table: Path) -> list[dict]:
                 if new["row"] not in by_label:
                     raise SystemExit(f"{path}: row {new['row']!r} is not in {table}; run --no-train with it first")
                 target = by_label[new["row"]]
+                if target.get("seed") not in (None, "", new.get("seed")):
+                    raise SystemExit(f"{path}: row {new['row']!r} is seed {new.get('seed')}, the table's is seed "
+                                     f"{target['seed']}; merge only the seed the table holds")  # fmt: skip
                 target.update({key: new[key] for key in CARRIED})
                 target["scores_from"] = f"{Path(path).name} (trained alone; latency and RSS from the joint run)"
     partial = table.with_suffix(".partial")

@@ -51,10 +51,11 @@ def test_merge_takes_accuracy_from_the_lone_run_and_keeps_the_joint_latency(tmp_
     [
         ({"row": "lcnet100-scratch", "trained": "False"}, "not trained"),
         ({"row": "nowhere", "trained": "True", "val_map": "0.5"}, "not in"),
+        ({"row": "lcnet100-scratch", "trained": "True", "val_map": "0.5", "seed": "1"}, "seed 1"),
     ],
 )
-def test_merge_refuses_untrained_or_unknown_rows(tmp_path, row, message):
-    table = write(tmp_path / "front.csv", [{"row": "lcnet100-scratch", "trained": "False"}])
+def test_merge_refuses_untrained_unknown_or_other_seed_rows(tmp_path, row, message):
+    table = write(tmp_path / "front.csv", [{"row": "lcnet100-scratch", "trained": "False", "seed": "0"}])
     before = table.read_text()
     with pytest.raises(SystemExit, match=message):
         front.merge([str(write(tmp_path / "lone.csv", [row]))], table)
