@@ -212,6 +212,8 @@ def carry_scores(records: list[dict], path: str | None) -> None:
 def merge(paths: list[str], table: Path) -> list[dict]:
     """Put the accuracy and training time of rows trained on their own (``--rows X --out X.csv``) into ``table``,
     keeping the table's latency and memory, which come from one joint run; returns the table's rows."""
+    from int8 import write_csv
+
     with open(table, newline="") as handle:
         rows = list(csv.DictReader(handle))
     by_label = {row["row"]: row for row in rows}
@@ -228,12 +230,7 @@ def merge(paths: list[str], table: Path) -> list[dict]:
                                      f"{target['seed']}; merge only the seed the table holds")  # fmt: skip
                 target.update({key: new[key] for key in CARRIED})
                 target["scores_from"] = f"{Path(path).name} (trained alone; latency and RSS from the joint run)"
-    partial = table.with_suffix(".partial")
-    with open(partial, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    partial.replace(table)
+    write_csv(rows, list(rows[0]), table)
     return rows
 
 

@@ -144,10 +144,21 @@ def print_table(table: list[dict], fields: tuple[str, ...], out: str | None) -> 
     for record in table:
         print("| " + " | ".join(str(record[c]) for c in columns) + " |")
     if out:
-        with open(out, "w", newline="") as handle:
+        write_csv(table, columns, Path(out))
+
+
+def write_csv(rows: list[dict], columns: list[str], path: Path) -> None:
+    """Write ``rows`` to ``path`` through a file beside it and a rename: an interrupted run never leaves a table
+    that a long measurement wrote half of."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(table)
+            writer.writerows(rows)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def machine() -> str:

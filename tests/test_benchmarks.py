@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-# loaded from its file, so that benchmarks/ never joins sys.path for the other tests
-_SPEC = importlib.util.spec_from_file_location("front", Path(__file__).resolve().parents[1] / "benchmarks" / "front.py")
-front = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(front)
+
+def _load(name: str):
+    """Load ``benchmarks/<name>.py`` from its file and register it, so that front.py's ``from int8 import ...``
+    finds it while benchmarks/ never joins sys.path for the other tests."""
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+int8 = _load("int8")
+front = _load("front")
 
 FIELDS = ("row", "trained", "scores_from", "train_s_per_epoch", "seed", "epochs", "val_map", "test_map",
           "int8_val_map", "int8_test_map", "ov_int8_ms_2t", "pt_ms_2t")  # fmt: skip
@@ -60,3 +72,14 @@ def test_merge_refuses_untrained_unknown_or_other_seed_rows(tmp_path, row, messa
     with pytest.raises(SystemExit, match=message):
         front.merge([str(write(tmp_path / "lone.csv", [row]))], table)
     assert table.read_text() == before
+
+
+def test_write_csv_leaves_the_old_table_whole_when_writing_fails(tmp_path):
+    table = write(tmp_path / "table.csv", [{"row": "yolov5s", "val_map": "0.543"}])
+    before = table.read_bytes()
+    with pytest.raises(ValueError):  # a record with a column the header lacks stops csv.DictWriter midway
+        int8.write_csv([{"row": "yolov5n"}, {"row": "x", "unknown": 1}], ["row"], table)
+    assert table.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["table.csv"]
+    int8.write_csv([{"row": "yolov5n"}], ["row"], table)
+    assert table.read_text().splitlines() == ["row", "yolov5n"]
