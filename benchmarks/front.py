@@ -29,13 +29,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 
-# label: (shipped config, changes: "backbone" for its row 0, "pretrained", "width" for width_multiple; "hyp" for
-# another recipe than hyp.scratch-low.yaml)
+# label: (shipped config, changes: "backbone" for its row 0, "pretrained", "width" for width_multiple, "recipe" for
+# a backbone_recipe; "hyp" for another recipe than hyp.scratch-low.yaml)
 ROWS = {
     "yolov5n": ("yolov5n", {}),
     "yolov5s": ("yolov5s", {}),
     "lite0-pretrained": ("yolov5s-efficientnet-lite0", {"pretrained": True}),
     "lite0-scratch": ("yolov5s-efficientnet-lite0", {"pretrained": False}),
+    # the fine-tuning recipe question: the same Lite0 with its backbone frozen for 3 epochs, then at lr0 x 0.1
+    "lite0-pretrained-recipe": (
+        "yolov5s-efficientnet-lite0",
+        {"pretrained": True, "recipe": "{lr_multiplier: 0.1, frozen_epochs: 3}"},
+    ),
     "lite1-pretrained": ("yolov5s-efficientnet-lite1", {"pretrained": True}),
     "lite2-pretrained": ("yolov5s-efficientnet-lite2", {"pretrained": True}),
     "b0-scratch": ("yolov5s-efficientnet-b0", {"pretrained": False}),
@@ -59,7 +64,7 @@ CARRIED = ("seed", "epochs", "train_s_per_epoch", "val_map", "test_map", "int8_v
 
 def row_config(label: str, work: Path) -> str:
     """A shipped config's name, or the path of the variant written under ``work/configs`` (another backbone in
-    row 0, the other ``pretrained`` setting, another width)."""
+    row 0, the other ``pretrained`` setting, another width, a ``backbone_recipe``)."""
     base, changes = ROWS[label]
     text = (ROOT / "configs" / "models" / f"{base}.yaml").read_text()
     variant = text
@@ -74,6 +79,10 @@ def row_config(label: str, work: Path) -> str:
         variant, count = WIDTH.subn(f"width_multiple: {changes['width']}", variant)
         if count != 1:
             raise SystemExit(f"configs/models/{base}.yaml: expected one width_multiple line, found {count}")
+    if "recipe" in changes:
+        if "\nbackbone_recipe:" in text:
+            raise SystemExit(f"configs/models/{base}.yaml: has a backbone_recipe already; the row would hide it")
+        variant += f"\nbackbone_recipe: {changes['recipe']}\n"
     if variant == text:
         return base
     path = work / "configs" / f"front-{label}.yaml"

@@ -83,3 +83,12 @@ def test_write_csv_leaves_the_old_table_whole_when_writing_fails(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["table.csv"]
     int8.write_csv([{"row": "yolov5n"}], ["row"], table)
     assert table.read_text().splitlines() == ["row", "yolov5n"]
+
+
+def test_the_recipe_row_is_the_shipped_lite0_config_plus_its_backbone_recipe(tmp_path):
+    import yaml
+
+    shipped = yaml.safe_load((Path(front.ROOT) / "configs/models/yolov5s-efficientnet-lite0.yaml").read_text())
+    variant = yaml.safe_load(Path(front.row_config("lite0-pretrained-recipe", tmp_path)).read_text())
+    assert variant.pop("backbone_recipe") == {"lr_multiplier": 0.1, "frozen_epochs": 3}
+    assert variant == shipped
