@@ -4,6 +4,7 @@
     python benchmarks/front.py --rows yolov5n lite0-pretrained --no-train   # measure what is here
     python benchmarks/front.py --scores benchmarks/results/front_bccd.csv   # carry recorded accuracy over
     python benchmarks/front.py --merge /tmp/front/lcnet100-scratch.csv      # a row trained alone, into the table
+    python benchmarks/front.py --merge --seeds results/front_bccd_lite0_seed1.csv   # re-plot with another seed
 
 Training: each row's config through ``bccd_vs_yolov5.py``'s runner (``--epochs`` 100, seed 0 or ``row:seed``, 320 px,
 batch 16, hyp.scratch-low.yaml or the row's own recipe, CPU); a run whose best.pt is in ``--work`` is not trained again.
@@ -243,9 +244,27 @@ def merge(paths: list[str], table: Path) -> list[dict]:
     return rows
 
 
-def plot(records: list[dict], threads: int, path: Path) -> None:
+def seed_points(records: list[dict], paths: list[str], threads: int) -> list[tuple[float, float, float, float]]:
+    """The other seeds of table rows (``--rows X:N --out X.csv``), as (INT8 ms, INT8 val mAP, PyTorch ms, val mAP):
+    each at its row's latency from the joint run, so that the plot shows how far a row's accuracy moves with the
+    seed."""
+    by_label = {record["row"]: record for record in records}
+    points = []
+    for path in paths:
+        with open(path, newline="") as handle:
+            for other in csv.DictReader(handle):
+                row = by_label.get(other.get("row"))
+                if row is None or other.get("trained") != "True" or not other.get("val_map"):
+                    raise SystemExit(f"{path}: row {other.get('row')!r} is not a trained row of the table's rows")
+                slow_map = float(other["val_map"])
+                points.append((float(row[f"ov_int8_ms_{threads}t"]), float(other["int8_val_map"] or slow_map),
+                               float(row[f"pt_ms_{threads}t"]), slow_map))  # fmt: skip
+    return points
+
+
+def plot(records: list[dict], threads: int, path: Path, seeds: list[str] = ()) -> None:
     """Val mAP50-95 against batch-1 latency per scored row: the INT8 OpenVINO file (filled) at its own mAP, best.pt
-    in PyTorch fp32 (hollow)."""
+    in PyTorch fp32 (hollow); other seeds of a row (``seeds``, CSVs) as crosses at the row's latency."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,7 +274,7 @@ def plot(records: list[dict], threads: int, path: Path) -> None:
     if not scored:
         print("no row has a val mAP (trained here or carried by --scores): no plot")
         return
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(8, 4.5))
     for record in scored:
         slow_map = float(record["val_map"])
         fast_map = float(record.get("int8_val_map") or slow_map)  # carried-over rows may lack the INT8 score
@@ -264,15 +283,20 @@ def plot(records: list[dict], threads: int, path: Path) -> None:
         axes.scatter([slow], [slow_map], facecolors="none", edgecolors="C0", zorder=2)
         axes.scatter([fast], [fast_map], color="C1", zorder=3)
         axes.annotate(record["row"], (fast, fast_map), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for fast, fast_map, slow, slow_map in seed_points(scored, list(seeds), threads):
+        axes.scatter([fast], [fast_map], marker="x", color="C1", zorder=3)
+        axes.scatter([slow], [slow_map], marker="x", color="C0", zorder=2)
     axes.scatter([], [], color="C1", label="OpenVINO INT8")
     axes.scatter([], [], facecolors="none", edgecolors="C0", label="PyTorch fp32")
+    if seeds:
+        axes.scatter([], [], marker="x", color="0.3", label="another seed of the row")
     axes.set_xlabel(f"batch-1 CPU latency, ms ({threads} threads)")
     axes.set_ylabel("BCCD val mAP50-95 (pycocotools)")
     axes.set_xscale("log")
     axes.grid(alpha=0.3)
-    axes.legend()
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # outside: no corner is free of points
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     print(f"plot: {path}")
 
@@ -294,16 +318,17 @@ def main() -> int:
     parser.add_argument("--scores", default=None, help="an earlier run's CSV: accuracy for rows not trained here")
     parser.add_argument(
         "--merge",
-        nargs="+",
+        nargs="*",
         metavar="CSV",
         default=None,
-        help="rows trained alone: put their accuracy into --out and re-plot (trains, times nothing)",
+        help="rows trained alone: put their accuracy into --out and re-plot (trains, times nothing; none: re-plot)",
     )
+    parser.add_argument("--seeds", nargs="+", metavar="CSV", default=[], help="other seeds of rows, for the plot")
     parser.add_argument("--out", default=str(RESULTS / "front_bccd.csv"), help="CSV of the table")
     parser.add_argument("--plot", default=str(RESULTS / "front_bccd.png"), help="latency-vs-mAP plot (PNG)")
     args = parser.parse_args()
-    if args.merge:
-        plot(merge(args.merge, Path(args.out)), max(args.threads), Path(args.plot))
+    if args.merge is not None:
+        plot(merge(args.merge, Path(args.out)), max(args.threads), Path(args.plot), args.seeds)
         return 0
     import bccd_vs_yolov5 as runs
 
@@ -338,7 +363,7 @@ def main() -> int:
         record.update({field: record.get(field, "") for field in fields})
     print(f"\n{machine()}; batch 1, {args.imgsz} px; ratios (_x_) to {reference} in PyTorch fp32\n")
     print_table(records, fields, args.out)
-    plot(records, max(args.threads), Path(args.plot))
+    plot(records, max(args.threads), Path(args.plot), args.seeds)
     return 0
 
 

@@ -92,3 +92,16 @@ def test_the_recipe_row_is_the_shipped_lite0_config_plus_its_backbone_recipe(tmp
     variant = yaml.safe_load(Path(front.row_config("lite0-pretrained-recipe", tmp_path)).read_text())
     assert variant.pop("backbone_recipe") == {"lr_multiplier": 0.1, "frozen_epochs": 3}
     assert variant == shipped
+
+
+def test_another_seed_is_plotted_at_its_rows_joint_latency_and_an_unknown_row_is_refused(tmp_path):
+    table = [{"row": "yolov5s", "val_map": "0.543", "ov_int8_ms_2t": "9.0", "pt_ms_2t": "40.3"}]
+    lone = {"row": "yolov5s", "trained": "True", "seed": "1", "val_map": "0.565", "int8_val_map": "0.548",
+            "ov_int8_ms_2t": "8.5", "pt_ms_2t": "38.5"}  # fmt: skip
+    seed = write(tmp_path / "seed1.csv", [lone])
+    assert front.seed_points(table, [str(seed)], 2) == [(9.0, 0.548, 40.3, 0.565)]
+    front.plot(table, 2, tmp_path / "front.png", [str(seed)])
+    assert (tmp_path / "front.png").stat().st_size > 0
+    other = write(tmp_path / "other.csv", [{"row": "yolov5n", "trained": "True", "val_map": "0.51"}])
+    with pytest.raises(SystemExit, match="yolov5n"):
+        front.seed_points(table, [str(other)], 2)
