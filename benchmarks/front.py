@@ -24,6 +24,7 @@ import csv
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,27 +220,34 @@ def carry_scores(records: list[dict], path: str | None) -> None:
             record["scores_from"] = Path(path).name
 
 
+def lone_runs(paths: list[str], by_label: dict[str, dict]) -> Iterator[tuple[str, dict, dict]]:
+    """(path, lone run's row, the table's row) for every row of the CSVs written by runs of their own (``--rows X
+    --out X.csv``); refuses, with one line, a row not trained there or not in the table."""
+    for path in paths:
+        with open(path, newline="") as handle:
+            for new in csv.DictReader(handle):
+                if new.get("trained") != "True" or not new.get("val_map"):
+                    raise SystemExit(f"{path}: row {new.get('row')!r} was not trained there")
+                if new["row"] not in by_label:
+                    raise SystemExit(f"{path}: row {new['row']!r} is not in the table; run --no-train with it first")
+                yield path, new, by_label[new["row"]]
+
+
 def merge(paths: list[str], table: Path) -> list[dict]:
     """Put the accuracy and training time of rows trained on their own (``--rows X --out X.csv``) into ``table``,
     keeping the table's latency and memory, which come from one joint run; returns the table's rows."""
     from int8 import write_csv
 
+    if not table.is_file():
+        raise SystemExit(f"{table}: no table to merge into; --out names the CSV of a joint run")
     with open(table, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    by_label = {row["row"]: row for row in rows}
-    for path in paths:
-        with open(path, newline="") as handle:
-            for new in csv.DictReader(handle):
-                if new.get("trained") != "True" or not new.get("val_map"):
-                    raise SystemExit(f"{path}: row {new.get('row')!r} was not trained there; nothing to merge")
-                if new["row"] not in by_label:
-                    raise SystemExit(f"{path}: row {new['row']!r} is not in {table}; run --no-train with it first")
-                target = by_label[new["row"]]
-                if target.get("seed") not in (None, "", new.get("seed")):
-                    raise SystemExit(f"{path}: row {new['row']!r} is seed {new.get('seed')}, the table's is seed "
-                                     f"{target['seed']}; merge only the seed the table holds")  # fmt: skip
-                target.update({key: new[key] for key in CARRIED})
-                target["scores_from"] = f"{Path(path).name} (trained alone; latency and RSS from the joint run)"
+    for path, new, target in lone_runs(paths, {row["row"]: row for row in rows}):
+        if target.get("seed") not in (None, "", new.get("seed")):
+            raise SystemExit(f"{path}: row {new['row']!r} is seed {new.get('seed')}, the table's is seed "
+                             f"{target['seed']}; merge only the seed the table holds")  # fmt: skip
+        target.update({key: new[key] for key in CARRIED})
+        target["scores_from"] = f"{Path(path).name} (trained alone; latency and RSS from the joint run)"
     write_csv(rows, list(rows[0]), table)
     return rows
 
@@ -248,17 +256,11 @@ def seed_points(records: list[dict], paths: list[str], threads: int) -> list[tup
     """The other seeds of table rows (``--rows X:N --out X.csv``), as (INT8 ms, INT8 val mAP, PyTorch ms, val mAP):
     each at its row's latency from the joint run, so that the plot shows how far a row's accuracy moves with the
     seed."""
-    by_label = {record["row"]: record for record in records}
     points = []
-    for path in paths:
-        with open(path, newline="") as handle:
-            for other in csv.DictReader(handle):
-                row = by_label.get(other.get("row"))
-                if row is None or other.get("trained") != "True" or not other.get("val_map"):
-                    raise SystemExit(f"{path}: row {other.get('row')!r} is not a trained row of the table's rows")
-                slow_map = float(other["val_map"])
-                points.append((float(row[f"ov_int8_ms_{threads}t"]), float(other["int8_val_map"] or slow_map),
-                               float(row[f"pt_ms_{threads}t"]), slow_map))  # fmt: skip
+    for _, other, row in lone_runs(paths, {record["row"]: record for record in records}):
+        slow_map = float(other["val_map"])
+        points.append((float(row[f"ov_int8_ms_{threads}t"]), float(other["int8_val_map"] or slow_map),
+                       float(row[f"pt_ms_{threads}t"]), slow_map))  # fmt: skip
     return points
 
 
