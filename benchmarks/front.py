@@ -9,7 +9,9 @@
 Training: each row's config through ``bccd_vs_yolov5.py``'s runner (``--epochs`` 100, seed 0 or ``row:seed``, 320 px,
 batch 16, hyp.scratch-low.yaml or the row's own recipe, CPU); a run whose best.pt is in ``--work`` is not trained again.
 Per row: parameters and GFLOPs at ``--imgsz`` (fused); training seconds per epoch; pycocotools mAP50-95 on BCCD val
-and test of best.pt and of its OpenVINO INT8 export (NNCF, ``--int8-images`` train images); batch-1 latency in
+and test of best.pt, of its float32 OpenVINO export and of its INT8 one (NNCF, ``--int8-images`` train images): the
+exports are static (square letterboxed input) where best.pt gets val.py's rectangular batches, so an INT8 file's
+quantization loss is read against the float32 file, not best.pt; batch-1 latency in
 PyTorch fp32, OpenVINO fp32 and OpenVINO INT8, every row and runtime timed in turn in the same rounds, also as a
 ratio to the first row's PyTorch fp32; peak RSS of a detect.py process on the val images with best.pt and with the
 torch-free INT8 model. A row with no best.pt (``--no-train``) is measured untrained (size, speed, memory), and takes
@@ -61,7 +63,8 @@ ROWS = {
 RUNTIMES = ("PyTorch fp32", "OpenVINO fp32", "OpenVINO int8")
 BACKBONE_ROW = re.compile(r"\[([\w:.-]+), \{pretrained: (true|false)")
 WIDTH = re.compile(r"(?m)^width_multiple: [\d.]+")
-CARRIED = ("seed", "epochs", "train_s_per_epoch", "val_map", "test_map", "int8_val_map", "int8_test_map")
+SCORES = ("val_map", "test_map", "ov_val_map", "ov_test_map", "int8_val_map", "int8_test_map")
+CARRIED = ("seed", "epochs", "train_s_per_epoch", *SCORES)
 
 
 def row_config(label: str, work: Path) -> str:
@@ -168,13 +171,13 @@ def size(weights: Path, imgsz: int) -> dict:
 
 
 def accuracy(label: str, files: dict[str, Path], data_yaml: Path, work: Path) -> dict:
-    """pycocotools mAP50-95 on val and test of best.pt and of the INT8 model."""
+    """pycocotools mAP50-95 on val and test of best.pt, of the float32 OpenVINO model and of the INT8 one."""
     import bccd_vs_yolov5 as runs
 
     out = {}
-    for prefix, runtime in (("", "PyTorch fp32"), ("int8_", "OpenVINO int8")):
+    for prefix, short, runtime in zip(("", "ov_", "int8_"), ("pt", "ov", "int8"), RUNTIMES):
         for split in ("val", "test"):
-            name = f"{label}_{runtime.split()[-1]}"
+            name = f"{label}_{short}"
             out[f"{prefix}{split}_map"] = round(runs.score(files[runtime], data_yaml, split, work, name)[1], 4)
     return out
 
@@ -242,13 +245,19 @@ def merge(paths: list[str], table: Path) -> list[dict]:
         raise SystemExit(f"{table}: no table to merge into; --out names the CSV of a joint run")
     with open(table, newline="") as handle:
         rows = list(csv.DictReader(handle))
+    columns = list(rows[0])
     for path, new, target in lone_runs(paths, {row["row"]: row for row in rows}):
         if target.get("seed") not in (None, "", new.get("seed")):
             raise SystemExit(f"{path}: row {new['row']!r} is seed {new.get('seed')}, the table's is seed "
                              f"{target['seed']}; merge only the seed the table holds")  # fmt: skip
-        target.update({key: new[key] for key in CARRIED})
+        carried = {key: new[key] for key in CARRIED if key in new}  # older lone runs lack some scores
+        target.update(carried)
         target["scores_from"] = f"{Path(path).name} (trained alone; latency and RSS from the joint run)"
-    write_csv(rows, list(rows[0]), table)
+        columns += [key for key in carried if key not in columns]  # a score the table is older than
+    for row in rows:
+        for key in columns:
+            row.setdefault(key, "")
+    write_csv(rows, columns, table)
     return rows
 
 
@@ -358,7 +367,7 @@ def main() -> int:
                 record[f"{key}_ms_{threads}t"] = round(times[record["row"], runtime], 2)
                 record[f"{key}_x_{threads}t"] = round(times[record["row"], runtime] / base, 3)
     fields = ("row", "config", "seed", "epochs", "trained", "scores_from", "params_m", "gflops", "train_s_per_epoch",
-              "val_map", "test_map", "int8_val_map", "int8_test_map",
+              *SCORES,
               *(f"{key}_{unit}_{t}t" for t in args.threads for key in ("pt", "ov", "ov_int8") for unit in ("ms", "x")),
               "rss_pt_mb", "rss_int8_mb")  # fmt: skip
     for record in records:

@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -105,3 +106,38 @@ def test_another_seed_is_plotted_at_its_rows_joint_latency_and_an_unknown_row_is
     other = write(tmp_path / "other.csv", [{"row": "yolov5n", "trained": "True", "val_map": "0.51"}])
     with pytest.raises(SystemExit, match="yolov5n"):
         front.seed_points(table, [str(other)], 2)
+
+
+def test_merge_adds_a_score_the_table_is_older_than_and_an_older_lone_run_keeps_it(tmp_path):
+    table = write(tmp_path / "front.csv", [{"row": "yolov5n", "trained": "False", "seed": "2"},
+                                           {"row": "lite1-pretrained", "trained": "False", "seed": "0"}])  # fmt: skip
+    new = {"row": "lite1-pretrained", "trained": "True", "seed": "0", "val_map": "0.5635", "ov_val_map": "0.551",
+           "ov_test_map": "0.5408"}  # fmt: skip
+    with open(tmp_path / "new.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(new))
+        writer.writeheader()
+        writer.writerow(new)
+    front.merge([str(tmp_path / "new.csv")], table)
+    old = write(tmp_path / "old.csv", [{"row": "lite1-pretrained", "trained": "True", "seed": "0", "val_map": "0.56"}])
+    rows = front.merge([str(old)], table)
+    with open(table, newline="") as handle:
+        assert list(csv.DictReader(handle)) == rows
+    assert list(rows[0])[-2:] == ["ov_val_map", "ov_test_map"]
+    assert (rows[0]["ov_val_map"], rows[1]["ov_val_map"], rows[1]["ov_test_map"]) == ("", "0.551", "0.5408")
+    assert rows[1]["val_map"] == "0.56"
+
+
+def test_accuracy_scores_each_runtime_on_both_splits_in_runs_of_their_own(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_score(weights, data_yaml, split, work, name):
+        calls.append((weights, split, name))
+        return 0.9, len(calls) / 10
+
+    monkeypatch.setitem(sys.modules, "bccd_vs_yolov5", SimpleNamespace(score=fake_score))  # front imports it by name
+    files = {runtime: tmp_path / runtime for runtime in front.RUNTIMES}
+    scores = front.accuracy("lite1-pretrained", files, tmp_path / "data.yaml", tmp_path)
+    assert scores == {"val_map": 0.1, "test_map": 0.2, "ov_val_map": 0.3, "ov_test_map": 0.4, "int8_val_map": 0.5,
+                      "int8_test_map": 0.6}  # fmt: skip
+    assert [weights.name for weights, _, _ in calls] == [runtime for runtime in front.RUNTIMES for _ in "vt"]
+    assert len({(name, split) for _, split, name in calls}) == 6
