@@ -286,6 +286,7 @@ def plot(records: list[dict], threads: int, path: Path, seeds: list[str] = ()) -
         print("no row has a val mAP (trained here or carried by --scores): no plot")
         return
     figure, axes = plt.subplots(figsize=(8, 4.5))
+    labels = []
     for record in scored:
         slow_map = float(record["val_map"])
         fast_map = float(record.get("int8_val_map") or slow_map)  # carried-over rows may lack the INT8 score
@@ -293,7 +294,11 @@ def plot(records: list[dict], threads: int, path: Path, seeds: list[str] = ()) -
         axes.plot([fast, slow], [fast_map, slow_map], color="0.8", zorder=1)
         axes.scatter([slow], [slow_map], facecolors="none", edgecolors="C0", zorder=2)
         axes.scatter([fast], [fast_map], color="C1", zorder=3)
-        axes.annotate(record["row"], (fast, fast_map), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        labels.append(
+            axes.annotate(
+                record["row"], (fast, fast_map), xytext=LABEL_SPOTS[0][:2], textcoords="offset points", fontsize=8
+            )
+        )
     for fast, fast_map, slow, slow_map in seed_points(scored, list(seeds), threads):
         axes.scatter([fast], [fast_map], marker="x", color="C1", zorder=3)
         axes.scatter([slow], [slow_map], marker="x", color="C0", zorder=2)
@@ -307,9 +312,35 @@ def plot(records: list[dict], threads: int, path: Path, seeds: list[str] = ()) -
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # outside: no corner is free of points
     figure.tight_layout()
+    place_labels(figure, axes, labels)
     figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     print(f"plot: {path}")
+
+
+LABEL_SPOTS = ((5, 4, "left"), (5, -11, "left"), (-5, 4, "right"), (-5, -11, "right"), (5, 15, "left"))
+
+
+def place_labels(figure, axes, labels: list) -> None:
+    """Put each point's label at the first spot around it (``LABEL_SPOTS``, in points) that covers no labelled
+    point and no label placed before it: rows close in latency and mAP would print their names over each other."""
+    from matplotlib.transforms import Bbox
+
+    renderer = figure.canvas.get_renderer()
+    points = axes.transData.transform([label.xy for label in labels])
+    placed = [Bbox.from_extents(x - 4, y - 4, x + 4, y + 4) for x, y in points]  # a marker's size, in pixels
+    for label in labels:
+        for x, y, align in LABEL_SPOTS:
+            label.set_position((x, y))
+            label.set_horizontalalignment(align)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        else:
+            label.set_position(LABEL_SPOTS[0][:2])  # every spot taken: the default, overlapping
+            label.set_horizontalalignment(LABEL_SPOTS[0][2])
+            box = label.get_window_extent(renderer)
+        placed.append(box)
 
 
 def main() -> int:

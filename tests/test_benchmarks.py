@@ -141,3 +141,22 @@ def test_accuracy_scores_each_runtime_on_both_splits_in_runs_of_their_own(tmp_pa
                       "int8_test_map": 0.6}  # fmt: skip
     assert [weights.name for weights, _, _ in calls] == [runtime for runtime in front.RUNTIMES for _ in "vt"]
     assert len({(name, split) for _, split, name in calls}) == 6
+
+
+def test_labels_of_points_close_together_are_moved_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(4, 3))
+    axes.set_xlim(0, 10)
+    axes.set_ylim(0, 10)
+    points = [(5, 5), (5.1, 5.1), (4.9, 4.95)]
+    labels = [axes.annotate(f"row-{i}-pretrained", xy, xytext=(5, 4), textcoords="offset points", fontsize=8)
+              for i, xy in enumerate(points)]  # fmt: skip
+    front.place_labels(figure, axes, labels)
+    renderer = figure.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in labels]
+    plt.close(figure)
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(3) for j in range(i + 1, 3))
