@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from utils.absent_flags import add_absent_flags
+from utils.allocator import keep_freed_memory
 from utils.errors import UserError, run_reporting_user_errors
 from utils.train.options import TrainOptions
 
@@ -105,4 +106,5 @@ def train(options: TrainOptions) -> dict:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # for this process only (not a test calling main): a CPU training step ran up to 1.5x faster
     sys.exit(main())
