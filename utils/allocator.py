@@ -2,8 +2,8 @@
 
 glibc serves every block above its mmap threshold (32 MB at most) with a fresh ``mmap`` and gives it back with
 ``munmap`` when freed. A training step at batch 16 frees and re-allocates activations of tens of megabytes, so each
-step faults millions of pages in again: on the 2-core AMD EPYC here that was a quarter of an EfficientNet-Lite2
-training step, as system time (benchmarks/allocator.py). With mmap off and trimming off, freed blocks go back to
+step faults about a million pages in again: on the 2-core AMD EPYC here that was over a third of an
+EfficientNet-Lite2 training step (benchmarks/allocator.py). With mmap off and trimming off, freed blocks go back to
 malloc's free lists and the next step reuses them. The price: the process keeps its peak heap until it exits.
 """
 
